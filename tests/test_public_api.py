@@ -1,0 +1,33 @@
+"""Pins kreg's public surface: a change here must be deliberate."""
+
+import types
+
+import kreg
+
+
+def test_top_level_names():
+    # Every public attribute that is not a submodule (kreg.demo, kreg.plot, ...
+    # appear once imported) is in __all__, and __all__ is exactly this list.
+    public = {n for n in dir(kreg) if not n.startswith("_")}
+    not_modules = {n for n in public if not isinstance(getattr(kreg, n), types.ModuleType)}
+    assert not_modules <= set(kreg.__all__)
+    assert all(hasattr(kreg, n) for n in kreg.__all__)
+    assert sorted(kreg.__all__) == [
+        "ElasticNet",
+        "GroupLasso",
+        "L1",
+        "L2",
+        "SparseGroupLasso",
+        "regularizers",
+    ]
+
+
+def test_regularizers_module_names():
+    assert sorted(kreg.regularizers.__all__) == [
+        "ElasticNet",
+        "GroupLasso",
+        "L1",
+        "L2",
+        "Regularizer",
+        "SparseGroupLasso",
+    ]
