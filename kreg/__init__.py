@@ -4,10 +4,13 @@ Public names (pinned by tests/test_public_api.py):
 
 * regularizers: `L1`, `L2`, `ElasticNet`, `GroupLasso`, `SparseGroupLasso`
   (also in `kreg.regularizers`);
-* submodules: `kreg.regularizers`.
+* proximal training: `Proximal`, `proximal_step` (also in `kreg.proximal`);
+* submodules: `kreg.regularizers`, `kreg.proximal`, `kreg.callbacks`; `kreg.plot`
+  (needs matplotlib) and `kreg.demo` are imported on demand.
 """
 
-from kreg import regularizers
+from kreg import callbacks, proximal, regularizers
+from kreg.proximal import Proximal, proximal_step
 from kreg.regularizers import L1, L2, ElasticNet, GroupLasso, SparseGroupLasso
 
 __version__ = "0.1.0"
@@ -17,6 +20,10 @@ __all__ = [
     "GroupLasso",
     "L1",
     "L2",
+    "Proximal",
     "SparseGroupLasso",
+    "callbacks",
+    "proximal",
+    "proximal_step",
     "regularizers",
 ]

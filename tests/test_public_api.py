@@ -17,8 +17,24 @@ def test_top_level_names():
         "GroupLasso",
         "L1",
         "L2",
+        "Proximal",
         "SparseGroupLasso",
+        "callbacks",
+        "proximal",
+        "proximal_step",
         "regularizers",
+    ]
+
+
+def test_proximal_module_names():
+    assert sorted(kreg.proximal.__all__) == ["Proximal", "proximal_step"]
+
+
+def test_callbacks_module_names():
+    assert sorted(kreg.callbacks.__all__) == [
+        "SparsityMonitor",
+        "StrengthScheduler",
+        "measure_sparsity",
     ]
 
 
