@@ -187,7 +187,9 @@ class Grouping:
                 sizes = np.bincount(self.segment_ids) * per_input
         self.num_groups = int(len(sizes))
         self.sizes = sizes.astype("int64")
-        self.sqrt_sizes = np.sqrt(sizes).astype("float32")
+        # float64, cast to the compute dtype where used, so float64 weights get a
+        # float64-exact sqrt(p_g).
+        self.sqrt_sizes = np.sqrt(sizes.astype("float64"))
 
     def _reduce(self, x, reducer, segment_reducer):
         x = reducer(x, axis=self.axes)

@@ -86,7 +86,8 @@ def check_groups(groups):
 
 
 def check_step(step):
-    """A Python/NumPy step must be non-negative and finite; tensors pass through."""
-    if _is_real(step):
+    """A Python/NumPy step must be a non-negative finite number (not a bool, str or None);
+    tensors pass through."""
+    if _is_real(step) or step is None or isinstance(step, (str, bool, np.bool_)):
         return check_strength(step, name="step")
     return step

@@ -32,7 +32,8 @@ def _fresh_keras_state():
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    # free_memory=False: skip the full gc.collect() (about 0.2 s per test with TF loaded).
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.fixture
