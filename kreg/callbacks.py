@@ -1,19 +1,702 @@
-"""Callbacks that steer and watch regularization during `fit` (issue 4; in progress)."""
+"""Callbacks that steer and watch regularization during `fit`.
+
+* `StrengthScheduler` anneals the strength of kreg regularizers, once per epoch or
+  exactly at every optimizer step (also with `steps_per_execution > 1` and
+  `jit_compile=True`), and logs `strength/<variable.path>`.
+* `SparsityMonitor` logs `sparsity/<variable.path>`, `group_sparsity/<variable.path>`
+  and the overall `sparsity` of the monitored weights; `measure_sparsity` returns the
+  same dict for custom training loops.
+
+Both report through `logs`, so `History`, `CSVLogger`, `TensorBoard` and any
+tracking tool see the numbers, provided they come *after* the kreg callback in the
+`callbacks` list (Keras calls callbacks in list order and always appends its own
+`History` and progress bar last). Neither callback requires the other.
+"""
+
+import functools
+import math
+import numbers
+import weakref
 
 import keras
+import numpy as np
+from keras import ops
+
+from kreg import _math
+from kreg import _validation
+from kreg.regularizers import Regularizer
 
 __all__ = ["SparsityMonitor", "StrengthScheduler", "measure_sparsity"]
 
+_UPDATES = ("epoch", "step")
+_INCLUDES = ("regularized", "kernels", "all")
 
-class StrengthScheduler(keras.callbacks.Callback):  # placeholder
+# Which StrengthScheduler controls a regularizer (weak on both sides), to refuse two
+# schedulers steering the same regularizer within one `fit`.
+_CONTROLLERS = weakref.WeakKeyDictionary()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _layers(model):
+    """The model and every layer nested in it (including layers held as attributes)."""
+    # `_flatten_layers` is Keras's own recursive walk (Layer API, underscored but the
+    # only walk that also finds layers kept as attributes of custom layers).
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
+def _unique(items):
+    seen, out = set(), []
+    for item in items:
+        if id(item) not in seen:
+            seen.add(id(item))
+            out.append(item)
+    return out
+
+
+def _is_kreg(regularizer):
+    return isinstance(regularizer, Regularizer)
+
+
+def _variable_name(variable):
+    return variable.path.rsplit("/", 1)[-1]
+
+
+def _is_kernel(variable):
+    name = _variable_name(variable)
+    return name.endswith("kernel") or name.endswith("embeddings")
+
+
+def _keys(prefix, variables):
+    """`prefix/<variable.path>`, made unique when two variables share a path."""
+    keys, used = [], set()
+    for variable in variables:
+        key, n = f"{prefix}/{variable.path}", 1
+        while key in used:
+            key, n = f"{prefix}/{variable.path}_{n}", n + 1
+        used.add(key)
+        keys.append(key)
+    return keys
+
+
+# ---------------------------------------------------------------- StrengthScheduler
+
+
+class _StepSource:
+    """This step's strength, computed inside the compiled train step.
+
+    Set as `reg._strength_source` by `StrengthScheduler(update="step")`; the
+    regularizer calls it (and assigns the result to `reg.strength`) before it
+    computes its penalty, so the value comes from the optimizer's iteration count
+    of *this* step even when several steps run in one compiled execution. A
+    negative or non-finite value is recorded in the scheduler's `_bad_step` /
+    `_bad_value` variables (no Python `if` on tensors: the record is a `where`),
+    which the scheduler checks eagerly after each execution.
+    """
+
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
+
+    def __call__(self):
+        scheduler = self.scheduler
+        step = ops.convert_to_tensor(scheduler.model.optimizer.iterations)
+        value = ops.cast(scheduler.schedule(step), "float32")
+        if len(value.shape) != 0:
+            raise ValueError(
+                "Invalid value for argument `schedule`: expected a scalar strength. "
+                f"Received: schedule(step) of shape {tuple(value.shape)}"
+            )
+        valid = ops.logical_and(ops.isfinite(value), ops.greater_equal(value, 0))
+        first_bad = ops.convert_to_tensor(scheduler._bad_step)
+        record = ops.logical_and(ops.logical_not(valid), ops.less(first_bad, 0))
+        scheduler._bad_step.assign(ops.where(record, ops.cast(step, "int64"), first_bad))
+        scheduler._bad_value.assign(ops.where(record, value, scheduler._bad_value))
+        return value
+
+
+class StrengthScheduler(keras.callbacks.Callback):
+    """Sets the strength of kreg regularizers from a schedule during `fit`.
+
+    The schedule gives absolute strengths: `reg.strength = schedule(index)`, with
+    `index` the epoch (`update="epoch"`, applied at the start of each epoch) or the
+    optimizer's iteration count (`update="step"`, applied at every step).
+
+    With `update="step"` the strength is computed *inside* the compiled train step
+    from `model.optimizer.iterations` (before the step increments it), so every
+    step gets its own value even with `steps_per_execution > 1` (where batch
+    callbacks fire once per execution) and with `jit_compile=True`; after each step
+    `reg.strength` holds the value that step used, which is also the value a
+    `kreg.Proximal` optimizer uses for its prox in that step. The hook is installed
+    at `on_train_begin` (the train function is retraced once) and removed at
+    `on_train_end`. While `fit` validates, the hook is off, so the validation loss
+    uses the strength of the last training step. `update="step"` is tested with
+    the TensorFlow backend and refused on JAX (which computes losses statelessly).
+    The model must be built before `fit` (as for `keras.callbacks.BackupAndRestore`).
+
+    Resuming with `keras.callbacks.BackupAndRestore` ends at the strength of an
+    uninterrupted run: the epoch index comes from `fit` (which starts at the
+    restored epoch) and the step index from the restored optimizer iterations.
+
+    Adds `strength/<variable.path>` (e.g. `strength/dense/kernel`) to the epoch
+    logs, and with `update="step"` also to the batch logs, for every weight whose
+    regularizer it controls. Put it before `CSVLogger`/`TensorBoard` in the
+    `callbacks` list so that they see these keys.
+
+    Validation: a strength that is negative, NaN or infinite raises a `ValueError`
+    naming the epoch or step. With `update="epoch"` it is raised before the epoch
+    starts. With `update="step"` the value is checked eagerly for the first step
+    of `fit` and otherwise recorded inside the compiled step and raised at the end
+    of the execution (batch) that contained the step, i.e. after at most
+    `steps_per_execution` steps ran with it (an in-graph assertion would not run
+    under XLA).
+
+    Several schedulers may control different regularizers in one `fit`; two
+    schedulers controlling the same regularizer raise a `ValueError` at the start
+    of `fit`. If `fit` stops with an exception, `on_train_end` is not called by
+    Keras and the step hook stays installed: the next `fit` with a
+    `StrengthScheduler` for the same regularizers replaces it, or call
+    `scheduler.on_train_end()` yourself.
+
+    Args:
+        schedule: a `keras.optimizers.schedules.LearningRateSchedule` (e.g.
+            `PolynomialDecay`, `CosineDecay` with warm-up, `ExponentialDecay`,
+            `PiecewiseConstantDecay`), or a callable `f(index) -> strength`. With
+            `update="epoch"` a callable receives the epoch as a Python int; with
+            `update="step"` it receives the iteration count as a scalar int64
+            tensor inside the compiled step, so write it with `keras.ops` and
+            without Python `if`s on the step (e.g.
+            `lambda step: 1e-3 * ops.minimum(ops.cast(step, "float32") / 100, 1)`).
+        regularizers: which regularizers to control. `None` (default): every kreg
+            regularizer attached to a weight of the model (one regularizer shared
+            by several layers counts once); a kreg regularizer or a list of them
+            (each must be attached to a weight of the model); a layer name or a
+            list of names (every kreg regularizer on the weights of the layers
+            with those names, nested layers included).
+        update: `"epoch"` (default) or `"step"`.
+
+    Raises:
+        ValueError: for an unknown `update`, an empty `regularizers` list; during
+            `fit`: an unbuilt model, names that match no layer or a layer without
+            kreg regularizer, a regularizer that no weight of the model uses, a
+            regularizer controlled by two schedulers, or an invalid strength.
+        TypeError: for a `schedule` that is not callable, or `regularizers` that
+            are neither kreg regularizers nor layer names.
+
+    Example:
+
+    >>> import numpy as np, keras, kreg
+    >>> reg = kreg.L1(0.1)
+    >>> model = keras.Sequential([keras.Input((2,)),
+    ...     keras.layers.Dense(1, kernel_regularizer=reg, name="out")], name="net")
+    >>> model.compile("sgd", "mse")
+    >>> scheduler = kreg.callbacks.StrengthScheduler(lambda epoch: 0.1 / (epoch + 1))
+    >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
+    ...                     callbacks=[scheduler])
+    >>> [round(s, 4) for s in history.history["strength/net/out/kernel"]]
+    [0.1, 0.05]
+    """
+
     def __init__(self, schedule, regularizers=None, update="epoch"):
-        raise NotImplementedError("kreg.callbacks.StrengthScheduler is being written")
+        super().__init__()
+        if not isinstance(update, str) or update not in _UPDATES:
+            raise _validation.invalid("update", '"epoch" or "step"', update)
+        if not callable(schedule):
+            raise TypeError(
+                "Invalid type for argument `schedule`: expected a "
+                "`keras.optimizers.schedules.LearningRateSchedule` or a callable "
+                f"`f(index) -> strength`. Received: schedule={schedule!r} of type "
+                f"{type(schedule).__name__}"
+            )
+        if update == "step" and keras.backend.backend() == "jax":
+            raise ValueError(
+                'StrengthScheduler(update="step") does not work on the JAX '
+                "backend: JAX computes losses statelessly, so a strength "
+                'set inside the step is not kept. Use update="epoch" with JAX. '
+                f"Received: update={update!r} with backend 'jax'"
+            )
+        self.schedule = schedule
+        self.update = update
+        self.regularizers = _check_regularizers_arg(regularizers)
+        # Epoch updates do nothing per batch, so batch callbacks may run asynchronously.
+        self.async_safe = update == "epoch"
+        self._controlled = []  # kreg regularizers, unique
+        self._log_keys = []  # (key, regularizer) per controlled weight
+        self._running = False
+        self._hooked = False
+        self._bad_step = None
+        self._bad_value = None
+
+    # -- resolution --------------------------------------------------------
+
+    def _resolve(self, model):
+        weights = _unique(model.weights)
+        attached = [(w, w.regularizer) for w in weights if _is_kreg(w.regularizer)]
+        if self.regularizers is None:
+            regs = _unique(r for _, r in attached)
+            if not regs:
+                raise ValueError(
+                    f"StrengthScheduler found no kreg regularizer in model '{model.name}': "
+                    "no weight has a kreg regularizer (kernel_regularizer=kreg.L1(...), ...)."
+                )
+        else:
+            regs = []
+            layers = None
+            for item in self.regularizers:
+                if isinstance(item, str):
+                    if layers is None:
+                        layers = _layers(model)
+                    matches = [layer for layer in layers if layer.name == item]
+                    if not matches:
+                        with_regs = [
+                            layer.name
+                            for layer in layers
+                            if layer is not model
+                            and any(_is_kreg(w.regularizer) for w in layer.weights)
+                        ]
+                        raise ValueError(
+                            "Invalid value for argument `regularizers`: expected names of "
+                            f"layers of model '{model.name}' (layers with kreg regularizers: "
+                            f"{_unique(with_regs)}). Received: no layer named {item!r}"
+                        )
+                    found = [
+                        w.regularizer
+                        for layer in matches
+                        for w in layer.weights
+                        if _is_kreg(w.regularizer)
+                    ]
+                    if not found:
+                        raise ValueError(
+                            "Invalid value for argument `regularizers`: expected layers "
+                            f"with a kreg regularizer. Received: layer {item!r} has none"
+                        )
+                    regs.extend(found)
+                else:
+                    if not any(r is item for _, r in attached):
+                        raise ValueError(
+                            "Invalid value for argument `regularizers`: expected "
+                            f"regularizers attached to weights of model '{model.name}'. "
+                            f"Received: {item!r}, which no weight of the model uses (a "
+                            "cloned or reloaded model has new regularizer objects; pass "
+                            "layer names instead)"
+                        )
+                    regs.append(item)
+            regs = _unique(regs)
+        controlled = {id(r) for r in regs}
+        variables = [w for w, r in attached if id(r) in controlled]
+        keys = _keys("strength", variables)
+        return regs, [(k, w.regularizer) for k, w in zip(keys, variables)]
+
+    def _claim(self):
+        for reg in self._controlled:
+            ref = _CONTROLLERS.get(reg)
+            other = ref() if ref is not None else None
+            if (
+                other is not None
+                and other is not self
+                and other._running
+                and other.params is self.params
+            ):
+                raise ValueError(
+                    f"Two StrengthSchedulers control the same regularizer {reg!r} in one "
+                    "`fit`. Give each scheduler its own regularizers (argument "
+                    "`regularizers`)."
+                )
+            _CONTROLLERS[reg] = weakref.ref(self)
+
+    # -- schedule evaluation -------------------------------------------------
+
+    def _check_value(self, value, index):
+        where = f"at {'epoch' if self.update == 'epoch' else 'step'} {index}"
+        array = np.asarray(ops.convert_to_numpy(value))
+        if array.shape != () or array.dtype.kind not in "fiu":
+            raise ValueError(
+                "Invalid value for argument `schedule`: expected a scalar strength. "
+                f"Received: schedule({index})={_validation._short(value)} {where}"
+            )
+        number = float(array)
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(
+                "Invalid value for argument `schedule`: expected a non-negative finite "
+                f"strength. Received: schedule({index})={number} {where} "
+                f"(update={self.update!r})"
+            )
+        return number
+
+    def _raise_if_bad_step(self):
+        step = int(ops.convert_to_numpy(self._bad_step))
+        if step >= 0:
+            self._check_value(self._bad_value, step)  # raises
+
+    # -- hook management ----------------------------------------------------
+
+    def _set_hooks(self, on):
+        source = _StepSource(self) if on else None
+        for reg in self._controlled:
+            reg._strength_source = source
+        self._hooked = on
+
+    def _retrace(self):
+        # Keras caches the compiled train step; the hook is read while tracing.
+        self.model.make_train_function(force=True)
+
+    # -- callback methods ---------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        if not self.model.built:
+            # Keras (TensorFlow backend) builds an unbuilt model while tracing the first
+            # step, too late to find its regularizers and install the step hook.
+            raise ValueError(
+                f"StrengthScheduler needs a built model, but model '{self.model.name}' is "
+                "not built. Build it before `fit` by calling it on a batch of data or with "
+                "`model.build(input_shape)`."
+            )
+        self._controlled, self._log_keys = self._resolve(self.model)
+        self._claim()
+        self._running = True
+        if self.update == "step":
+            if self._bad_step is None:
+                self._bad_step = keras.Variable(-1, dtype="int64", trainable=False)
+                self._bad_value = keras.Variable(0.0, dtype="float32", trainable=False)
+            self._bad_step.assign(-1)
+            step = ops.convert_to_tensor(self.model.optimizer.iterations)
+            self._check_value(self.schedule(step), int(ops.convert_to_numpy(step)))
+            self._set_hooks(True)
+            self._retrace()
+        elif any(reg._strength_source is not None for reg in self._controlled):
+            # Left by a step scheduler whose `fit` stopped with an exception.
+            for reg in self._controlled:
+                reg._strength_source = None
+            self._retrace()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.update == "epoch":
+            value = self._check_value(self.schedule(epoch), epoch)
+            for reg in self._controlled:
+                reg.strength.assign(value)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update == "step":
+            self._raise_if_bad_step()
+            self._log(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.update == "step":
+            self._raise_if_bad_step()
+        self._log(logs)
+
+    def on_test_begin(self, logs=None):
+        # Validation inside `fit` traces its own step: keep the hook out of it.
+        if self._hooked:
+            self._set_hooks(False)
+
+    def on_test_end(self, logs=None):
+        if self._running and self.update == "step" and not self._hooked:
+            self._set_hooks(True)
+
+    def on_train_end(self, logs=None):
+        self._running = False
+        if self.update == "step":
+            self._set_hooks(False)
+            self._retrace()
+        for reg in self._controlled:
+            ref = _CONTROLLERS.get(reg)
+            if ref is not None and ref() is self:
+                del _CONTROLLERS[reg]
+
+    def _log(self, logs):
+        if logs is None:
+            return
+        values = {}
+        for key, reg in self._log_keys:
+            if id(reg) not in values:
+                values[id(reg)] = float(ops.convert_to_numpy(reg.strength))
+            logs[key] = values[id(reg)]
 
 
-class SparsityMonitor(keras.callbacks.Callback):  # placeholder
-    def __init__(self, tolerance=0.0):
-        raise NotImplementedError("kreg.callbacks.SparsityMonitor is being written")
+def _check_regularizers_arg(regularizers):
+    if regularizers is None:
+        return None
+    if isinstance(regularizers, (str, keras.regularizers.Regularizer)):
+        regularizers = [regularizers]
+    if not isinstance(regularizers, (list, tuple)):
+        raise TypeError(
+            "Invalid type for argument `regularizers`: expected None, a kreg regularizer, "
+            "a layer name, or a list of them. Received: "
+            f"regularizers={_validation._short(regularizers)} of type "
+            f"{type(regularizers).__name__}"
+        )
+    if not regularizers:
+        raise _validation.invalid(
+            "regularizers",
+            "None or a non-empty list of kreg regularizers or layer names",
+            regularizers,
+        )
+    for item in regularizers:
+        if not (isinstance(item, str) or _is_kreg(item)):
+            raise TypeError(
+                "Invalid type for argument `regularizers`: expected kreg regularizers "
+                "(kreg.L1, kreg.GroupLasso, ...) or layer names. Received: "
+                f"{_validation._short(item)} of type {type(item).__name__}"
+            )
+    return list(regularizers)
 
 
-def measure_sparsity(model_or_variables, tolerance=0.0):  # placeholder
-    raise NotImplementedError("kreg.callbacks.measure_sparsity is being written")
+# ------------------------------------------------------------------ sparsity
+
+
+def _check_include(include):
+    if not isinstance(include, str) or include not in _INCLUDES:
+        raise _validation.invalid("include", '"regularized", "kernels" or "all"', include)
+    return include
+
+
+def _monitored_variables(model_or_variables, include):
+    """The variables to measure, in order, deduplicated, with a description for errors."""
+    if isinstance(model_or_variables, keras.layers.Layer):
+        candidates = model_or_variables.trainable_variables
+        where = f"the trainable variables of '{model_or_variables.name}'"
+        if not model_or_variables.built:
+            where += " (it is not built yet)"
+    elif isinstance(model_or_variables, keras.Variable):
+        candidates = [model_or_variables]
+        where = "the variable given"
+    else:
+        try:
+            candidates = list(model_or_variables)
+        except TypeError:
+            candidates = None
+        if candidates is None or not all(isinstance(v, keras.Variable) for v in candidates):
+            raise TypeError(
+                "Invalid type for argument `model_or_variables`: expected a Keras model or "
+                "layer, or a list of `keras.Variable`s. Received: "
+                f"model_or_variables={_validation._short(model_or_variables)}"
+            )
+        where = "the variables given"
+    candidates = _unique(candidates)
+    if include == "regularized":
+        chosen = [v for v in candidates if _is_kreg(v.regularizer)]
+    elif include == "kernels":
+        chosen = [v for v in candidates if _is_kreg(v.regularizer) or _is_kernel(v)]
+    else:
+        chosen = candidates
+    if not chosen:
+        hint = {
+            "regularized": "with a kreg regularizer",
+            "kernels": "with a kreg regularizer or named *kernel/*embeddings",
+            "all": "",
+        }[include]
+        raise ValueError(
+            f"Nothing to measure: none of {where} is a variable {hint} "
+            f"(include={include!r}). Use include='kernels' or include='all' to measure "
+            "variables without a kreg regularizer."
+        )
+    return chosen
+
+
+def _grouping(variable):
+    regularizer = variable.regularizer
+    if _is_kreg(regularizer) and hasattr(regularizer, "grouping"):
+        return regularizer.grouping(variable.shape)
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _count_function(structure, tolerance):
+    """A compiled `counts(values)` for weights of a given structure.
+
+    `structure` is one `(shape, dtype, grouping or None)` per weight. The function
+    returns an int32 vector: per weight, the number of entries with
+    `|w| <= tolerance`, followed (for grouped weights) by the number of groups whose
+    `max |w| <= tolerance`. It captures no variable (values come in as arguments), so
+    caching it keeps no model alive.
+    """
+    groupings = [grouping for _, _, grouping in structure]
+
+    def counts(values):
+        out = []
+        for value, grouping in zip(values, groupings):
+            magnitude = ops.abs(_math._upcast(value)[0])
+            small = ops.less_equal(magnitude, ops.cast(tolerance, magnitude.dtype))
+            out.append(ops.sum(ops.cast(small, "int32")))
+            if grouping is not None:
+                group_max = grouping.group_max(magnitude)
+                dead = ops.less_equal(group_max, ops.cast(tolerance, magnitude.dtype))
+                out.append(ops.sum(ops.cast(dead, "int32")))
+        return ops.stack(out)
+
+    if keras.backend.backend() == "tensorflow":
+        # TF-only: keras.ops has no backend-neutral compile; other backends run eagerly.
+        import tensorflow as tf
+
+        counts = tf.function(counts)
+    return counts
+
+
+class _SparsityMeter:
+    """Measures a fixed list of variables with one compiled call and one transfer."""
+
+    def __init__(self, variables, tolerance):
+        self.variables = variables
+        self.groupings = [_grouping(v) for v in variables]
+        self.sizes = [int(np.prod(v.shape)) for v in variables]
+        self.sparsity_keys = _keys("sparsity", variables)
+        self.group_keys = _keys("group_sparsity", variables)
+        structure = tuple(
+            (tuple(v.shape), keras.backend.standardize_dtype(v.dtype), g)
+            for v, g in zip(variables, self.groupings)
+        )
+        self.function = _count_function(structure, float(tolerance))
+
+    def __call__(self):
+        counts = ops.convert_to_numpy(
+            self.function([ops.convert_to_tensor(v) for v in self.variables])
+        ).tolist()
+        result, i, zeros = {}, 0, 0
+        for key, group_key, size, grouping in zip(
+            self.sparsity_keys, self.group_keys, self.sizes, self.groupings
+        ):
+            result[key] = counts[i] / size
+            zeros += counts[i]
+            i += 1
+            if grouping is not None:
+                result[group_key] = counts[i] / grouping.num_groups
+                i += 1
+        result["sparsity"] = zeros / sum(self.sizes)
+        return result
+
+
+def measure_sparsity(model_or_variables, tolerance=0.0, include="regularized"):
+    """Sparsity of a model's weights, as the dict `SparsityMonitor` puts in `logs`.
+
+    For every measured variable `w` (in order):
+
+    * `sparsity/<w.path>`: `mean(|w| <= tolerance)` (exact zeros at `tolerance=0`);
+    * `group_sparsity/<w.path>`, for a weight with a group penalty
+      (`kreg.GroupLasso`, `kreg.SparseGroupLasso`): the fraction of its groups whose
+      `max |w_g| <= tolerance` (dead units, filters or input features);
+
+    and `sparsity`: the fraction of all measured weights with `|w| <= tolerance`.
+    Everything is counted in one compiled call; weights in float16/bfloat16 are
+    compared in float32.
+
+    Args:
+        model_or_variables: a Keras model or layer (its trainable variables are the
+            candidates), or a `keras.Variable` or a list of them.
+        tolerance: non-negative finite float.
+        include: which candidates to measure: `"regularized"` (default; those with
+            a kreg regularizer), `"kernels"` (those, plus every variable whose name
+            ends in `kernel` or `embeddings`), or `"all"`.
+
+    Returns:
+        A dict of Python floats.
+
+    Raises:
+        ValueError: for a bad `tolerance` or `include`, or nothing to measure.
+        TypeError: for a `tolerance` that is not a number, or an argument that is
+            neither a model/layer nor variables.
+
+    Example:
+
+    >>> import numpy as np, keras, kreg
+    >>> layer = keras.layers.Dense(2, kernel_regularizer=kreg.GroupLasso(0.1), name="hidden")
+    >>> layer.build((None, 3))
+    >>> _ = layer.kernel.assign(np.array([[0.0, 1.0], [0.0, 0.0], [0.0, 2.0]]))
+    >>> for key, value in kreg.callbacks.measure_sparsity(layer).items():
+    ...     print(key, round(value, 4))
+    sparsity/hidden/kernel 0.6667
+    group_sparsity/hidden/kernel 0.5
+    sparsity 0.6667
+    """
+    tolerance = _validation.check_strength(tolerance, name="tolerance")
+    variables = _monitored_variables(model_or_variables, _check_include(include))
+    return _SparsityMeter(variables, tolerance)()
+
+
+class SparsityMonitor(keras.callbacks.Callback):
+    """Adds the sparsity of the model's weights to `logs` (see `measure_sparsity`).
+
+    At every epoch end (and, with an integer `update_freq`, every `update_freq`
+    batches) it adds `sparsity/<variable.path>`, `group_sparsity/<variable.path>`
+    (weights with a group penalty) and `sparsity` (over all monitored weights),
+    counted in one compiled function built once per `fit`. The monitored variables
+    are fixed at the first measurement of each `fit` (a subclassed model that `fit`
+    builds in its first step is fine).
+
+    Put it *before* `CSVLogger` and `TensorBoard` in the `callbacks` list: Keras calls
+    callbacks in list order, so callbacks after it see the keys (`History` is always
+    last). With `update_freq=N` the batch logs get the keys every N batches (counted
+    in batches, also with `steps_per_execution > 1`, at the first batch end at or
+    past each multiple).
+
+    Args:
+        tolerance: non-negative finite float; a weight with `|w| <= tolerance`
+            counts as zero.
+        include: `"regularized"` (default: trainable variables with a kreg
+            regularizer), `"kernels"` (those plus every trainable variable named
+            `*kernel` or `*embeddings`), or `"all"` (every trainable variable).
+        update_freq: `"epoch"` (default) or a positive int N (also every N batches).
+
+    Raises:
+        ValueError: for a bad `tolerance`, `include` or `update_freq`, or (at the
+            start of `fit`) a model with nothing to monitor.
+
+    Example:
+
+    >>> import numpy as np, keras, kreg
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
+    ...     1, kernel_regularizer=kreg.L1(0.1), kernel_initializer="zeros", name="out")],
+    ...     name="net")
+    >>> model.compile(keras.optimizers.SGD(0.0), "mse")
+    >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0,
+    ...                     callbacks=[kreg.callbacks.SparsityMonitor()])
+    >>> history.history["sparsity/net/out/kernel"], history.history["sparsity"]
+    ([1.0], [1.0])
+    """
+
+    def __init__(self, tolerance=0.0, include="regularized", update_freq="epoch"):
+        super().__init__()
+        self.tolerance = _validation.check_strength(tolerance, name="tolerance")
+        self.include = _check_include(include)
+        if update_freq != "epoch" and not (
+            isinstance(update_freq, numbers.Integral)
+            and not isinstance(update_freq, (bool, np.bool_))
+            and update_freq > 0
+        ):
+            raise _validation.invalid(
+                "update_freq", '"epoch" or a positive integer (batches)', update_freq
+            )
+        self.update_freq = update_freq if update_freq == "epoch" else int(update_freq)
+        # Epoch-only monitoring does nothing per batch: batch callbacks may run async.
+        self.async_safe = update_freq == "epoch"
+        self._meter = None
+        self._last_batch = -1
+        self._batches_since = 0
+
+    def on_train_begin(self, logs=None):
+        # Resolved at the first measurement: a subclassed model is built in its first step.
+        self._meter = None
+        self._batches_since = 0
+
+    def _measure(self):
+        if self._meter is None:
+            variables = _monitored_variables(self.model, self.include)
+            self._meter = _SparsityMeter(variables, self.tolerance)
+        return self._meter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last_batch = -1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq == "epoch":
+            return
+        self._batches_since += batch - self._last_batch
+        self._last_batch = batch
+        if self._batches_since >= self.update_freq:
+            self._batches_since %= self.update_freq
+            if logs is not None:
+                logs.update(self._measure())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self._measure())
