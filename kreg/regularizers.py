@@ -57,13 +57,16 @@ class Regularizer(keras.regularizers.Regularizer):
         self._strength = keras.Variable(
             strength, dtype="float32", trainable=False, name="strength"
         )
-        # Internal hooks, decided before a train step is traced:
-        # - `_prox_only` (set by kreg.Proximal): the penalty enters the loss without a
-        #   gradient, because the optimizer applies it through the prox instead.
-        # - `_strength_source` (set by kreg.callbacks.StrengthScheduler(update="step")):
-        #   a callable returning this step's strength, computed inside the compiled
-        #   step; the value is written to `self.strength` before it is used.
-        self._prox_only = False
+        # Internal hooks:
+        # - `_prox_only` (switched on by kreg.Proximal): the penalty enters the loss
+        #   without a gradient, because the optimizer applies it through the prox
+        #   instead. A variable, read when the step runs: Keras builds the optimizer
+        #   inside the first traced train step, after the loss was traced.
+        # - `_strength_source` (set by kreg.callbacks.StrengthScheduler(update="step"),
+        #   decided before a train step is traced): a callable returning this step's
+        #   strength, computed inside the compiled step; the value is written to
+        #   `self.strength` before it is used.
+        self._prox_only = keras.Variable(False, dtype="bool", trainable=False, name="prox_only")
         self._strength_source = None
 
     @property
@@ -83,8 +86,7 @@ class Regularizer(keras.regularizers.Regularizer):
         if self._strength_source is not None:
             self._strength.assign(ops.cast(self._strength_source(), "float32"))
         value = ops.cast(self._strength, dtype) * self._value(xc)
-        if self._prox_only:
-            value = ops.stop_gradient(value)
+        value = ops.where(self._prox_only, ops.stop_gradient(value), value)
         return ops.cast(value, keras.config.floatx())
 
     def prox(self, w, step):
