@@ -24,9 +24,11 @@ from keras import ops
 
 # Newton iterations for the group prox in a diagonal metric. The iteration is
 # exact in one step when the metric is uniform inside the group and converges
-# quadratically otherwise; the iterate is kept inside a bracket that contains
-# the root, so a fixed count is safe under `jit_compile`.
-_NEWTON_STEPS = 8
+# monotonically and quadratically otherwise, so a fixed count is safe under
+# `jit_compile`. Measured on 3000 random groups (2 to 800 weights, per-weight
+# steps spread over e^(+-9)), worst relative error of the prox point: 1.3e-5
+# after 4 steps, 4.4e-11 after 5, 3e-14 (float64 round-off) after 6.
+_NEWTON_STEPS = 6
 
 
 def compute_dtype(dtype):
@@ -100,33 +102,34 @@ def group_lasso_prox(w, step, strength, grouping):
         norms = grouping.group_norms(w)
         shrink = ops.maximum(norms - step * lam, 0)
         scale = shrink / ops.where(ops.greater(norms, 0), norms, ops.ones_like(norms))
-        return w * grouping.expand(scale, w)
+        return w * grouping.expand(scale)
     return _group_prox_metric(w, ops.broadcast_to(step, ops.shape(w)), lam, grouping)
 
 
 def _group_prox_metric(w, d, lam, grouping):
-    """Block prox in the diagonal metric `d` (see `group_lasso_prox`)."""
-    w2 = ops.square(w)
-    scaled_norm2 = grouping.group_sum(w2 / ops.square(d))
-    keep = ops.greater(scaled_norm2, ops.square(lam))  # (G,)
-    c = d * grouping.expand(lam, w)  # per-weight d_i * lam_g
-    norm = grouping.group_norms(w)
-    # The root lies in [||w|| - max_g(c), ||w|| - min_g(c)] (all c equal: exact).
-    lo = ops.maximum(norm - grouping.group_max(c), 0)
-    hi = ops.maximum(norm - grouping.group_min(c), lo)
+    """Block prox in the diagonal metric `d` (see `group_lasso_prox`).
+
+    `F(rho) = S(rho)^(-1/2)` is a power mean (of order -2) of `rho + c_i`, hence
+    concave and increasing, so Newton's iteration for `F(rho) = 1` started below
+    the root climbs to it monotonically without overshooting. The start
+    `max_i(|w_i| - c_i)^+` is below the root (each term of `S` is at most 1 there)
+    and keeps every ratio `|w_i| / (rho + c_i)` at most 1, so nothing overflows;
+    a zero step (`d_i = 0`, e.g. a warm-up learning rate of 0) leaves `w` unchanged.
+    """
     tiny = ops.cast(np.finfo(np.float32).tiny, w.dtype)
-    rho = lo
+    scaled_norm2 = grouping.group_sum(ops.square(w / ops.maximum(d, tiny)))
+    keep = ops.greater(scaled_norm2, ops.square(lam))  # ||w_g / d_g|| > lam_g
+    c = d * grouping.expand(lam)  # per-weight d_i * lam_g
+    rho = ops.maximum(grouping.group_max(ops.abs(w) - c), 0)
     for _ in range(_NEWTON_STEPS):
-        denom = ops.maximum(grouping.expand(rho, w) + c, tiny)
-        s = grouping.group_sum(w2 / ops.square(denom))
-        t = grouping.group_sum(w2 / (ops.square(denom) * denom))
-        s = ops.maximum(s, tiny)
-        t = ops.maximum(t, tiny)
-        rho = ops.clip(rho - (s - s * ops.sqrt(s)) / t, lo, hi)
-    rho = ops.where(keep, rho, 0)
-    rho_full = grouping.expand(rho, w)
-    y = w * rho_full / ops.maximum(rho_full + c, tiny)
-    return ops.where(grouping.expand(keep, w), y, ops.zeros_like(y))
+        inv = 1 / ops.maximum(grouping.expand(rho) + c, tiny)  # 1 / (rho + c_i)
+        a = ops.square(w * inv)
+        s = ops.maximum(grouping.group_sum(a), tiny)  # S(rho)
+        t = ops.maximum(grouping.group_sum(a * inv), tiny)  # -S'(rho) / 2
+        rho = rho - (s - s * ops.sqrt(s)) / t
+    rho = grouping.expand(ops.where(keep, rho, 0))
+    y = w * rho / ops.maximum(rho + c, tiny)
+    return ops.where(grouping.expand(keep), y, ops.zeros_like(y))
 
 
 def sparse_group_lasso_value(w, grouping, l1_ratio):
@@ -205,17 +208,13 @@ class Grouping:
         """Per-group maxima: shape `(num_groups,)`."""
         return self._reduce(x, ops.max, ops.segment_max)
 
-    def group_min(self, x):
-        """Per-group minima: shape `(num_groups,)`."""
-        return -self._reduce(-x, ops.max, ops.segment_max)
-
-    def expand(self, values, like):
-        """Broadcast per-group values back over a tensor shaped like `like`."""
+    def expand(self, values):
+        """Per-group values reshaped to broadcast against the weight (no copy to full size)."""
         if self.segment_ids is not None:
             values = ops.take(values, self.segment_ids, axis=0)
         shape = [1] * len(self.shape)
         shape[self.group_axis] = self.shape[self.group_axis]
-        return ops.broadcast_to(ops.reshape(values, shape), ops.shape(like))
+        return ops.reshape(values, shape)
 
     def group_norms(self, w):
         """`||w_g||_2` per group, NaN-safe at zero."""

@@ -314,6 +314,24 @@ def test_uniform_metric_equals_scalar_step(case, rng):
         np.testing.assert_allclose(np.asarray(reg.prox(w, step)), scalar, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_zero_metric_step_is_identity_even_with_zero_weights(case, rng):
+    # A per-weight step of 0 (e.g. Adam under a warm-up learning rate starting at 0)
+    # must leave w unchanged, also where w has exact zeros inside a kept group
+    # (0 / 0 must not turn the group into NaN or zero it).
+    kind, r, groups = case
+    shape = SHAPES["dense"]
+    groups = resolve(groups, shape)
+    w = rng.normal(size=shape)
+    w[0, :] = 0.0
+    w[:, 0] = 0.0
+    for dtype in ("float64", "float32"):
+        y = np.asarray(make(kind, 0.375, r, groups).prox(w.astype(dtype), np.zeros(shape, dtype)))
+        assert np.all(np.isfinite(y))
+        np.testing.assert_array_equal(y == 0, w == 0)
+        np.testing.assert_allclose(y, w, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
 def test_metric_prox_broadcast_step_per_unit(rng):
     # A step of shape (1, units) is one step per unit, broadcast over the inputs.
     w = rng.normal(size=(5, 3))
