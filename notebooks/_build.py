@@ -1,0 +1,709 @@
+"""Writes the notebooks of this folder from the sources below, without outputs.
+
+Run `python notebooks/_build.py` after editing a notebook's source here; commit
+the `.ipynb` files it writes (tests/test_notebooks.py checks that they match this
+script, carry no outputs, and run top to bottom on a fresh kernel).
+"""
+
+import pathlib
+import sys
+
+import nbformat
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+# Each notebook is a list of cells; a cell is ("md", text) or ("code", text).
+NOTEBOOKS = {}
+
+# The first lines of every notebook's first code cell: inline figures, quiet TensorFlow.
+_QUIET = (
+    "%matplotlib inline\n"
+    "import os\n\n"
+    'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow\'s C++ logs quiet\n'
+)
+
+NOTEBOOKS["01_l1_vs_l2_paths"] = [
+    ("md", """\
+# L1 vs L2: coefficient paths on the diabetes data, in Keras
+
+**What this shows.** A Keras linear model on scikit-learn's diabetes data, trained over
+30 strengths on a log scale:
+
+* with `kreg.L1` under `kreg.Proximal`, coefficients become **exactly zero**, one after
+  another as the strength grows, and the path is scikit-learn's `lasso_path`;
+* with `kreg.L2` they only **shrink** and never reach zero, and the path is scikit-learn's
+  `Ridge`;
+* train and test R² against the strength;
+* `kreg.ElasticNet` in between: exact zeros, but later than L1 and spread over correlated
+  features, matching `enet_path`.
+
+**The alpha mapping.** Keras's `"mse"` loss is `1/n ||y - Xw||²`, twice scikit-learn's data
+term `1/(2n) ||y - Xw||²`, and Keras penalties carry no `1/2`. So, for this model (standardised
+`X`, centred `y`, no bias):
+
+| scikit-learn | kreg |
+|---|---|
+| `Lasso(alpha)` | `L1(strength=2 * alpha)` |
+| `Ridge(alpha)` (a sum of squares, not a mean) | `L2(strength=alpha / n)` |
+| `ElasticNet(alpha, l1_ratio=rho)` | `ElasticNet(strength=alpha * (1 + rho), l1_ratio=2 * rho / (1 + rho))` |
+
+The cells below assert that the Keras paths agree with scikit-learn's to 1e-3 of the
+largest coefficient, with the same exact zeros."""),
+    ("code", _QUIET + """
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge, enet_path, lasso_path
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+
+import kreg
+import kreg.plot
+
+keras.utils.set_random_seed(0)
+data = load_diabetes()
+X_train, X_test, y_train, y_test = train_test_split(
+    data.data, data.target, test_size=0.3, random_state=0
+)
+# Standardise X and centre y with the training statistics: then no bias is needed,
+# and scikit-learn's path functions (which fit no intercept) solve the same problem.
+mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
+y_mean = y_train.mean()
+y_train, y_test = y_train - y_mean, y_test - y_mean
+n, p = X_train.shape
+names = data.feature_names
+print(f"{n} training and {len(X_test)} test patients, {p} features: {', '.join(names)}")"""),
+    ("md", """\
+## One Keras model for a whole path
+
+Full-batch proximal gradient descent: each call to `fit` runs `STEPS` steps on the whole
+training set in one compiled call (`steps_per_execution`), with the step `1/L` (`L` the
+Lipschitz constant of the `"mse"` gradient) and Nesterov momentum. The strength is a
+`keras.Variable`: assigning a new value changes the next step of the already compiled model,
+so the path is one model, warm-started from each solution to the next."""),
+    ("code", """\
+STEPS = 300
+lipschitz = 2 * np.linalg.eigvalsh(X_train.T @ X_train / n).max()
+full_batch = tf.data.Dataset.from_tensors(
+    (X_train.astype("float32"), y_train[:, None].astype("float32"))
+).repeat(STEPS)
+
+
+def fit_path(regularizer, strengths):
+    \"\"\"Coefficients (one row per strength) of a linear model regularized by `regularizer`.\"\"\"
+    model = keras.Sequential([
+        keras.Input((p,)),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
+                           kernel_regularizer=regularizer),
+    ])
+    optimizer = kreg.Proximal(keras.optimizers.SGD(1 / lipschitz, momentum=0.9, nesterov=True))
+    model.compile(optimizer=optimizer, loss="mse", steps_per_execution=STEPS, jit_compile=True)
+    coefs = []
+    for strength in strengths:
+        regularizer.strength.assign(strength)  # no recompile: the step reads the variable
+        model.fit(full_batch, epochs=1, verbose=0, shuffle=False)
+        coefs.append(model.layers[0].kernel.numpy()[:, 0])
+    return np.array(coefs)
+
+
+def r2(coefs, X, y):
+    return np.array([r2_score(y, X @ c) for c in coefs])"""),
+    ("md", """\
+## L1: the lasso path, exact zeros
+
+`alpha_max = max |X^T y| / n` is the smallest scikit-learn alpha at which every coefficient
+is zero; the grid runs from just above it down to `alpha_max / 1000`."""),
+    ("code", """\
+alpha_max = np.abs(X_train.T @ y_train).max() / n
+alphas = np.geomspace(1.05 * alpha_max, 1e-3 * alpha_max, 30)
+l1_strengths = 2 * alphas  # Lasso(alpha) is kreg.L1(2 * alpha) with "mse"
+l1_coefs = fit_path(kreg.L1(0.0), l1_strengths)
+
+_, lasso_coefs, _ = lasso_path(X_train, y_train, alphas=alphas, tol=1e-12, max_iter=100_000)
+lasso_coefs = lasso_coefs.T
+l1_error = np.abs(l1_coefs - lasso_coefs).max() / np.abs(lasso_coefs).max()
+print(f"largest difference to lasso_path: {l1_error:.1e} of the largest coefficient")
+print("exact zeros per strength (Keras):", (l1_coefs == 0).sum(axis=1).tolist())
+assert l1_error < 1e-3
+assert np.array_equal(l1_coefs == 0, lasso_coefs == 0)  # the same exact zeros
+assert (l1_coefs[0] == 0).all() and (l1_coefs[-1] != 0).all()"""),
+    ("md", """\
+## L2: the ridge path, shrinkage without zeros
+
+`Ridge(alpha)` penalises `alpha ||w||²` next to a *sum* of squared errors; divided by `n`
+that is `"mse"` plus `(alpha / n) ||w||²`, i.e. `kreg.L2(alpha / n)`."""),
+    ("code", """\
+l2_strengths = np.geomspace(1e2, 1e-3, 30)
+l2_coefs = fit_path(kreg.L2(0.0), l2_strengths)
+ridge_coefs = np.array([
+    Ridge(alpha=s * n, fit_intercept=False).fit(X_train, y_train).coef_ for s in l2_strengths
+])
+l2_error = np.abs(l2_coefs - ridge_coefs).max() / np.abs(ridge_coefs).max()
+print(f"largest difference to Ridge: {l2_error:.1e} of the largest coefficient")
+print(f"smallest |coefficient| on the whole path: {np.abs(l2_coefs).min():.2e}")
+assert l2_error < 1e-3
+assert (l2_coefs != 0).all()  # L2 shrinks, it never makes a zero"""),
+    ("code", """\
+fig, (ax_l1, ax_l2) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True, layout="constrained")
+kreg.plot.coefficient_paths(l1_strengths, l1_coefs, names, ax=ax_l1,
+                            reference=(l1_strengths, lasso_coefs), reference_label="lasso_path",
+                            title="kreg.L1 + kreg.Proximal (lines) vs lasso_path (dashed)")
+kreg.plot.coefficient_paths(l2_strengths, l2_coefs, names, ax=ax_l2,
+                            reference=(l2_strengths, ridge_coefs), reference_label="Ridge",
+                            title="kreg.L2 (lines) vs Ridge (dashed)")
+plt.show()"""),
+    ("md", """\
+## Train and test R² against the strength
+
+The training R² can only fall as the penalty grows. On the test set a moderate ridge penalty
+helps a little, the lasso's first zeros cost almost nothing, and both collapse when the
+penalty wins."""),
+    ("code", """\
+fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True, layout="constrained")
+for ax, label, strengths, coefs in ((axes[0], "L1", l1_strengths, l1_coefs),
+                                    (axes[1], "L2", l2_strengths, l2_coefs)):
+    train, test = r2(coefs, X_train, y_train), r2(coefs, X_test, y_test)
+    best = strengths[np.argmax(test)]
+    kreg.plot.score_vs_strength(strengths, train, test, best={"best test": best}, ax=ax,
+                                val_label="test", ylabel="R²", title=label)
+    print(f"{label}: best test R² {test.max():.3f} at strength {best:.3g} "
+          f"(train R² {train[np.argmax(test)]:.3f})")
+    assert train[-1] > train[0] and train[-1] >= test[-1]
+plt.show()"""),
+    ("md", """\
+## Elastic net: in between
+
+`kreg.ElasticNet(strength, l1_ratio=0.5)` is scikit-learn's `ElasticNet(alpha, l1_ratio=rho)`
+with `rho = 1/3` and `alpha = strength / (1 + rho)` (from `l1_ratio = 2 rho / (1 + rho)`)."""),
+    ("code", """\
+en_strengths = l1_strengths
+en_coefs = fit_path(kreg.ElasticNet(0.0, l1_ratio=0.5), en_strengths)
+rho = 1 / 3
+_, enet_coefs, _ = enet_path(X_train, y_train, l1_ratio=rho, alphas=en_strengths / (1 + rho),
+                             tol=1e-12, max_iter=100_000)
+enet_coefs = enet_coefs.T
+en_error = np.abs(en_coefs - enet_coefs).max() / np.abs(enet_coefs).max()
+print(f"largest difference to enet_path: {en_error:.1e} of the largest coefficient")
+assert en_error < 1e-3
+assert np.array_equal(en_coefs == 0, enet_coefs == 0)
+
+nonzeros = {label: (coefs != 0).sum(axis=1)
+            for label, coefs in (("L1", l1_coefs), ("elastic net", en_coefs), ("L2", l2_coefs))}
+# At every strength elastic net keeps at least as many features as the lasso.
+assert (nonzeros["elastic net"] >= nonzeros["L1"]).all()
+
+fig, (ax_path, ax_count) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+kreg.plot.coefficient_paths(en_strengths, en_coefs, names, ax=ax_path,
+                            reference=(en_strengths, enet_coefs), reference_label="enet_path",
+                            title="kreg.ElasticNet(l1_ratio=0.5) vs enet_path (dashed)")
+ax_count.plot(l1_strengths, nonzeros["L1"], "o-", label="L1")
+ax_count.plot(en_strengths, nonzeros["elastic net"], "s-", label="elastic net (l1_ratio=0.5)")
+ax_count.plot(l2_strengths, nonzeros["L2"], "^-", label="L2")
+ax_count.set(xscale="log", xlabel="strength", ylabel="nonzero coefficients",
+             title="features kept")
+ax_count.legend()
+plt.show()"""),
+]
+
+NOTEBOOKS["02_group_lasso_pruning"] = [
+    ("md", """\
+# Group lasso pruning: whole hidden units, exactly zero
+
+**What this shows.** An MLP on scikit-learn's digits (8x8 images, 10 classes) whose hidden
+kernels carry `kreg.GroupLasso(groups="units")` (one group per unit: all the weights feeding
+it), trained with
+
+* `kreg.Proximal(Adam)`: the penalty acts through its prox, so whole units become **exactly**
+  zero while training, no pruning pass needed;
+* `kreg.callbacks.StrengthScheduler`: a warm-up, the strength rising linearly from 0 so the
+  network first learns, then prunes;
+* `kreg.callbacks.SparsityMonitor`: the fraction of zero weights and of dead units per layer,
+  logged every epoch into the `History`.
+
+Then: accuracy, sparsity and strength over epochs; units kept against accuracy for a few
+strengths, next to the same MLP without regularization; the export to a SavedModel and
+serving it. `python -m kreg.demo` runs this model from the command line."""),
+    ("code", _QUIET + """
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+import kreg
+import kreg.plot
+
+x, y = load_digits(return_X_y=True)
+x = (x / 16.0).astype("float32")
+x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0,
+                                                    stratify=y)
+print(f"{len(x_train)} training and {len(x_test)} test images")"""),
+    ("code", """\
+EPOCHS, WARMUP, BATCH = 40, 10, 64
+STEPS_PER_EPOCH = int(np.ceil(len(x_train) / BATCH))
+
+
+def build_mlp(regularizer=None):
+    keras.utils.set_random_seed(0)  # the same initial weights for every model
+    return keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(128, activation="relu", kernel_regularizer=regularizer, name="hidden1"),
+        keras.layers.Dense(64, activation="relu", kernel_regularizer=regularizer, name="hidden2"),
+        keras.layers.Dense(10, name="logits"),
+    ])
+
+
+def train(strength, validate=False):
+    \"\"\"An MLP trained with group lasso at `strength` (after warm-up); 0: no regularizer.\"\"\"
+    regularizer = kreg.GroupLasso(0.0, groups="units") if strength > 0 else None
+    model = build_mlp(regularizer)
+    optimizer = keras.optimizers.Adam(2e-3)
+    model.compile(
+        optimizer=kreg.Proximal(optimizer) if regularizer else optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EPOCH,  # one compiled call per epoch
+    )
+    callbacks = []
+    if regularizer:
+        callbacks = [
+            kreg.callbacks.StrengthScheduler(lambda epoch: strength * min(1.0, epoch / WARMUP)),
+            kreg.callbacks.SparsityMonitor(),
+        ]
+    history = model.fit(x_train, y_train, epochs=EPOCHS, batch_size=BATCH, verbose=0,
+                        validation_data=(x_test, y_test) if validate else None,
+                        callbacks=callbacks)
+    return model, history
+
+
+def units_kept(model):
+    \"\"\"Per hidden layer, the units with some nonzero incoming weight (NumPy count).\"\"\"
+    return {name: int(np.any(model.get_layer(name).kernel.numpy() != 0, axis=0).sum())
+            for name in ("hidden1", "hidden2")}
+
+
+def accuracy(model):
+    return float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test))"""),
+    ("md", """\
+## One pruned model, watched over epochs"""),
+    ("code", """\
+STRENGTH = 1e-3
+model, history = train(STRENGTH, validate=True)  # validation: for the curves only
+kept = units_kept(model)
+print(f"units kept: {kept} of (128, 64); test accuracy {accuracy(model):.3f}")
+
+logs = history.history
+for name, total in (("hidden1", 128), ("hidden2", 64)):
+    path = model.get_layer(name).kernel.path
+    # The monitor's last entry is NumPy's count on the final weights.
+    assert np.isclose(logs[f"group_sparsity/{path}"][-1], 1 - kept[name] / total)
+    assert logs[f"strength/{path}"][0] == 0.0 and np.isclose(logs[f"strength/{path}"][-1], STRENGTH)
+assert 0 < kept["hidden1"] < 128 // 2  # more than half of the first layer is pruned
+
+kreg.plot.training_curves(history, metrics=["accuracy", "val_accuracy"],
+                          title=f"GroupLasso(groups='units'), strength {STRENGTH:g}")"""),
+    ("code", """\
+kreg.plot.surviving_units(model, title="group norm of every hidden unit (grey: exactly zero)")"""),
+    ("md", """\
+## Units kept against accuracy
+
+The same MLP trained without a regularizer is the baseline; each stronger penalty keeps
+fewer units."""),
+    ("code", """\
+baseline, _ = train(0.0)
+baseline_accuracy = accuracy(baseline)
+sweep = {STRENGTH: (sum(kept.values()), accuracy(model))}
+for strength in (3e-4, 3e-3):
+    m, _ = train(strength)
+    sweep[strength] = (sum(units_kept(m).values()), accuracy(m))
+print(f"baseline (no regularizer): 192 units, test accuracy {baseline_accuracy:.3f}")
+for strength, (units, acc) in sorted(sweep.items()):
+    print(f"strength {strength:g}: {units} units, test accuracy {acc:.3f}")
+
+units = [sweep[s][0] for s in sorted(sweep)]
+assert units == sorted(units, reverse=True)  # a stronger penalty keeps fewer units
+assert sweep[STRENGTH][1] > baseline_accuracy - 0.03  # at a stated margin of the baseline
+
+fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+for strength, (units_, acc) in sorted(sweep.items()):
+    ax.plot(units_, acc, "o", label=f"group lasso, strength {strength:g}")
+ax.plot(192, baseline_accuracy, "k*", markersize=12, label="no regularization")
+ax.set(xlabel="hidden units kept (of 192)", ylabel="test accuracy")
+ax.legend()
+plt.show()"""),
+    ("md", """\
+## Export and serve
+
+`model.export` writes a SavedModel whose `serve` endpoint is the pruned network; the zeros
+are ordinary weights, so TensorFlow Serving, TFLite converters and `tf.saved_model.load` take
+it as is."""),
+    ("code", """\
+model.export("pruned_digits_savedmodel", verbose=False)
+served = tf.saved_model.load("pruned_digits_savedmodel")
+predictions = served.serve(tf.constant(x_test)).numpy()
+print("served test accuracy:", np.mean(np.argmax(predictions, axis=1) == y_test))
+np.testing.assert_allclose(predictions, model.predict(x_test, verbose=0), rtol=1e-5, atol=1e-5)"""),
+]
+
+NOTEBOOKS["03_grouped_feature_selection"] = [
+    ("md", """\
+# Grouped feature selection: whole categorical variables in or out
+
+**What this shows.** A categorical variable with `k` levels becomes `k` one-hot columns.
+Plain L1 judges every column on its own, so it keeps scattered dummy columns: part of a
+variable, or a stray column of an irrelevant one. `kreg.GroupLasso` with one group id per
+column (the variable it came from) keeps or drops **whole variables**.
+
+The data are synthetic with a known answer: 8 categorical variables, of which only
+variables 0, 2 and 5 affect the target. Along the path, the group lasso takes variables in
+or out whole and those three enter first; at the strength chosen on a validation set it keeps
+exactly those three (all their columns), where L1 keeps parts of variables. Its solution
+satisfies the group lasso's optimality conditions (checked in NumPy)."""),
+    ("code", _QUIET + """
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import OneHotEncoder
+
+import kreg
+import kreg.plot
+
+rng = np.random.default_rng(0)
+levels = [3, 4, 5, 3, 6, 4, 5, 3]  # levels of the 8 categorical variables
+relevant = [0, 2, 5]  # the known answer
+n = 1200
+categories = np.column_stack([rng.integers(0, k, size=n) for k in levels])
+effects = {v: rng.choice([-1.0, 1.0], size=levels[v]) * rng.uniform(0.5, 1.5, size=levels[v])
+           for v in relevant}
+y = sum(effects[v][categories[:, v]] for v in relevant) + rng.normal(scale=1.0, size=n)
+
+X = OneHotEncoder(sparse_output=False).fit_transform(categories)  # every level, 33 columns
+ids = np.repeat(np.arange(len(levels)), levels)  # the variable of each column
+X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.3, random_state=0)
+# Centre the columns and the target with the training means: no bias needed.
+x_mean, y_mean = X_train.mean(axis=0), y_train.mean()
+X_train, X_val = X_train - x_mean, X_val - x_mean
+y_train, y_val = y_train - y_mean, y_val - y_mean
+n_train, p = X_train.shape
+print(f"{n_train} training rows, {p} one-hot columns from {len(levels)} variables; "
+      f"relevant: {relevant}")"""),
+    ("code", """\
+STEPS = 400
+lipschitz = 2 * np.linalg.eigvalsh(X_train.T @ X_train / n_train).max()
+full_batch = tf.data.Dataset.from_tensors(
+    (X_train.astype("float32"), y_train[:, None].astype("float32"))
+).repeat(STEPS)
+
+
+def fit_path(regularizer, strengths):
+    \"\"\"Coefficients along `strengths` of a linear model (one model, warm starts).\"\"\"
+    model = keras.Sequential([
+        keras.Input((p,)),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
+                           kernel_regularizer=regularizer),
+    ])
+    optimizer = kreg.Proximal(keras.optimizers.SGD(1 / lipschitz, momentum=0.9, nesterov=True))
+    model.compile(optimizer=optimizer, loss="mse", steps_per_execution=STEPS, jit_compile=True)
+    coefs = []
+    for strength in strengths:
+        regularizer.strength.assign(strength)
+        model.fit(full_batch, epochs=1, verbose=0, shuffle=False)
+        coefs.append(model.layers[0].kernel.numpy()[:, 0])
+    return np.array(coefs), model
+
+
+def variables_kept(coef):
+    \"\"\"Per variable: how many of its columns are nonzero.\"\"\"
+    return np.bincount(ids, weights=(coef != 0), minlength=len(levels)).astype(int)
+
+
+def val_mse(coefs):
+    return np.array([np.mean((y_val - X_val @ c) ** 2) for c in coefs])"""),
+    ("md", """\
+## Two paths
+
+The group lasso uses `groups=ids` (one integer per input column; columns with the same id
+are one group across the unit) and weighs each group by `sqrt(p_g)`, its number of columns.
+Both grids run from the strength that zeroes everything down by a factor of 300."""),
+    ("code", """\
+gradient0 = 2 * X_train.T @ y_train / n_train  # -gradient of "mse" at w = 0
+group_max = max(np.linalg.norm(gradient0[ids == g]) / np.sqrt(levels[g])
+                for g in range(len(levels)))
+group_strengths = np.geomspace(1.05 * group_max, group_max / 300, 25)
+l1_strengths = np.geomspace(1.05 * np.abs(gradient0).max(), np.abs(gradient0).max() / 300, 25)
+
+group_reg = kreg.GroupLasso(0.0, groups=ids.tolist())
+group_coefs, group_model = fit_path(group_reg, group_strengths)
+l1_coefs, _ = fit_path(kreg.L1(0.0), l1_strengths)
+
+group_norms = np.array([[np.linalg.norm(c[ids == g]) for g in range(len(levels))]
+                        for c in group_coefs])
+fig, (ax_group, ax_l1) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+kreg.plot.coefficient_paths(group_strengths, group_norms,
+                            [f"variable {g}" for g in range(len(levels))], ax=ax_group,
+                            ylabel="group norm ||w_g||",
+                            title="GroupLasso(groups=ids): variables enter whole")
+kreg.plot.coefficient_paths(l1_strengths, l1_coefs, ax=ax_l1,
+                            title="L1: one dummy column at a time (colour: variable)")
+for line, g in zip(ax_l1.lines, ids):  # colour each column by its variable
+    line.set_color(f"C{g}")
+plt.show()
+
+# On the group lasso path a variable is always all in or all out ...
+for coef in group_coefs:
+    kept = variables_kept(coef)
+    assert np.all((kept == 0) | (kept == np.array(levels)))
+# ... while the L1 path keeps part of a variable somewhere.
+partial = [np.any((variables_kept(c) > 0) & (variables_kept(c) < levels)) for c in l1_coefs]
+print(f"strengths at which L1 keeps part of a variable: {sum(partial)} of {len(partial)}")
+assert any(partial)"""),
+    ("md", """\
+## The strength chosen on the validation set
+
+Validation error is flat near its minimum (the noise variance is 1), so the weakest strengths
+that add irrelevant variables cost almost nothing there. The one-standard-error rule picks
+the strongest penalty whose validation MSE is within one standard error of the lowest (the
+standard error of a mean of squared errors over the validation rows); see
+`04_choosing_lambda` for the same rule under cross-validation."""),
+    ("code", """\
+def one_standard_error(coefs):
+    squared = (y_val[:, None] - X_val @ coefs.T) ** 2  # rows x strengths
+    mse, se = squared.mean(axis=0), squared.std(axis=0, ddof=1) / np.sqrt(len(y_val))
+    best = np.argmin(mse)
+    return int(np.flatnonzero(mse <= mse[best] + se[best])[0]), mse  # strong to weak grid
+
+
+group_choice, group_mse = one_standard_error(group_coefs)
+l1_choice, l1_mse = one_standard_error(l1_coefs)
+group_kept, l1_kept = variables_kept(group_coefs[group_choice]), variables_kept(l1_coefs[l1_choice])
+print("levels per variable:       ", levels)
+print(f"group lasso, columns kept:  {group_kept.tolist()}  "
+      f"(validation MSE {group_mse[group_choice]:.3f})")
+print(f"L1,          columns kept:  {l1_kept.tolist()}  (validation MSE {l1_mse[l1_choice]:.3f})")
+
+# The group lasso finds the known answer: exactly the relevant variables, every column ...
+assert np.flatnonzero(group_kept).tolist() == relevant
+assert all(group_kept[v] == levels[v] for v in relevant)
+# ... and they are the first three variables to enter its path.
+entry = [int(np.argmax(group_norms[:, g] > 0)) if group_norms[-1, g] > 0 else len(group_norms)
+         for g in range(len(levels))]
+assert sorted(np.argsort(entry)[:3].tolist()) == relevant
+# L1 keeps scattered columns: some variable only in part.
+assert np.any((l1_kept > 0) & (l1_kept < levels))"""),
+    ("code", """\
+# The chosen model's input groups: bars are group norms, crosses mark dropped variables.
+group_model.layers[0].kernel.assign(group_coefs[group_choice][:, None])
+kreg.plot.surviving_units(group_model, title="group lasso at the chosen strength")"""),
+    ("md", """\
+## Optimality, checked in NumPy
+
+At a minimiser of `mse + strength * sum_g sqrt(p_g) ||w_g||`, with `grad` the gradient of the
+`"mse"` term: a kept group has `grad[g] = -strength * sqrt(p_g) * w_g / ||w_g||`, and a dropped
+group has `||grad[g]|| <= strength * sqrt(p_g)`. Every point of the Keras path is checked;
+the residuals are relative to `strength * sqrt(p_g)`."""),
+    ("code", """\
+def optimality_residuals(w, strength):
+    gradient = 2 * X_train.T @ (X_train @ w - y_train) / n_train
+    residuals = []
+    for g in range(len(levels)):
+        block, scale = ids == g, strength * np.sqrt(levels[g])
+        norm = np.linalg.norm(w[block])
+        if norm > 0:
+            residuals.append(np.linalg.norm(gradient[block] + scale * w[block] / norm) / scale)
+        else:
+            residuals.append(max(np.linalg.norm(gradient[block]) / scale - 1, 0.0))
+    return np.array(residuals)
+
+
+print("at the chosen strength, per variable:",
+      np.array2string(optimality_residuals(group_coefs[group_choice],
+                                           group_strengths[group_choice]), precision=1))
+worst = max(optimality_residuals(w, s).max() for w, s in zip(group_coefs, group_strengths))
+print(f"largest residual on the whole path: {worst:.1e}")
+assert worst < 1e-3"""),
+]
+
+NOTEBOOKS["04_choosing_lambda"] = [
+    ("md", """\
+# Choosing lambda by K-fold cross-validation
+
+**What this shows.** How to pick the strength of a Keras model's regularizer by K-fold
+cross-validation (scikit-learn's `KFold` gives the splits):
+
+* for each fold, one Keras model trained along the whole strength grid (warm starts: the
+  strength is a variable, so one compiled model serves the whole grid);
+* the cross-validation curve with its standard error;
+* the best strength (lowest mean validation error) and the **one-standard-error** strength
+  (the strongest penalty whose error is within one standard error of the best: a simpler
+  model that is statistically as good);
+* the final model, refitted on all training data at the chosen strength.
+
+The model is a linear regression with `kreg.L1` on the diabetes data, so every number can be
+checked: the same folds run through scikit-learn's `lasso_path` give the same CV curve and
+the same choices (asserted below). The loop itself does not care what the Keras model is."""),
+    ("code", _QUIET + """
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import lasso_path
+from sklearn.metrics import r2_score
+from sklearn.model_selection import KFold, train_test_split
+
+import kreg
+import kreg.plot
+
+keras.utils.set_random_seed(0)
+data = load_diabetes()
+X_train, X_test, y_train, y_test = train_test_split(
+    data.data, data.target, test_size=0.25, random_state=1
+)
+names = np.array(data.feature_names)
+STEPS, FOLDS = 300, 5
+
+
+def standardize(X_fit, y_fit, *others):
+    \"\"\"Standardise X and centre y with the statistics of the fitting part only.\"\"\"
+    mean, std, y_mean = X_fit.mean(axis=0), X_fit.std(axis=0), y_fit.mean()
+    return [(X_fit - mean) / std, y_fit - y_mean] + [
+        (X - mean) / std if i % 2 == 0 else X - y_mean for i, X in enumerate(others)
+    ]
+
+
+def fit_path(X, y, strengths):
+    \"\"\"Coefficients of a linear Keras model with kreg.L1 along `strengths`, one row each.\"\"\"
+    n, p = X.shape
+    regularizer = kreg.L1(0.0)
+    model = keras.Sequential([
+        keras.Input((p,)),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
+                           kernel_regularizer=regularizer),
+    ])
+    lipschitz = 2 * np.linalg.eigvalsh(X.T @ X / n).max()
+    optimizer = kreg.Proximal(keras.optimizers.SGD(1 / lipschitz, momentum=0.9, nesterov=True))
+    model.compile(optimizer=optimizer, loss="mse", steps_per_execution=STEPS, jit_compile=True)
+    data = tf.data.Dataset.from_tensors(
+        (X.astype("float32"), y[:, None].astype("float32"))).repeat(STEPS)
+    coefs = []
+    for strength in strengths:  # from strong to weak: each fit starts at the last solution
+        regularizer.strength.assign(strength)
+        model.fit(data, epochs=1, verbose=0, shuffle=False)
+        coefs.append(model.layers[0].kernel.numpy()[:, 0])
+    return np.array(coefs)"""),
+    ("md", """\
+## The grid and the folds
+
+The grid is fixed once, from the whole training set: from the strength at which every
+coefficient is zero (`2 * max |X^T y| / n` for `"mse"`) down by a factor of 1000."""),
+    ("code", """\
+X_std, y_std = standardize(X_train, y_train)
+strength_max = 2 * np.abs(X_std.T @ y_std).max() / len(y_std)
+strengths = np.geomspace(strength_max, strength_max / 1000, 20)
+
+folds = list(KFold(FOLDS, shuffle=True, random_state=0).split(X_train))
+val_mse = np.zeros((FOLDS, len(strengths)))
+train_mse = np.zeros((FOLDS, len(strengths)))
+sklearn_val_mse = np.zeros((FOLDS, len(strengths)))
+for k, (fit_idx, val_idx) in enumerate(folds):
+    X_fit, y_fit, X_val, y_val = standardize(X_train[fit_idx], y_train[fit_idx],
+                                             X_train[val_idx], y_train[val_idx])
+    coefs = fit_path(X_fit, y_fit, strengths)
+    val_mse[k] = np.mean((y_val[:, None] - X_val @ coefs.T) ** 2, axis=0)
+    train_mse[k] = np.mean((y_fit[:, None] - X_fit @ coefs.T) ** 2, axis=0)
+    # The same fold through scikit-learn (Lasso alpha = strength / 2 with "mse").
+    _, sk_coefs, _ = lasso_path(X_fit, y_fit, alphas=strengths / 2, tol=1e-12, max_iter=100_000)
+    sklearn_val_mse[k] = np.mean((y_val[:, None] - X_val @ sk_coefs) ** 2, axis=0)
+    print(f"fold {k + 1}: {len(fit_idx)} fitting rows, {len(val_idx)} validation rows")
+
+np.testing.assert_allclose(val_mse, sklearn_val_mse, rtol=1e-4)"""),
+    ("md", """\
+## The CV curve, the best and the one-standard-error strength
+
+The standard error of the mean validation error is `std over folds / sqrt(K)`."""),
+    ("code", """\
+def choose(errors):
+    mean = errors.mean(axis=0)
+    se = errors.std(axis=0, ddof=1) / np.sqrt(errors.shape[0])
+    best = int(np.argmin(mean))
+    # The grid runs from strong to weak: the first index within one SE is the strongest.
+    one_se = int(np.flatnonzero(mean <= mean[best] + se[best])[0])
+    return mean, se, best, one_se
+
+
+mean, se, best, one_se = choose(val_mse)
+sk_mean, _, sk_best, sk_one_se = choose(sklearn_val_mse)
+print(f"best strength:       {strengths[best]:.4g} (CV MSE {mean[best]:.1f} +- {se[best]:.1f})")
+print(f"one-SE strength:     {strengths[one_se]:.4g} (CV MSE {mean[one_se]:.1f})")
+assert (best, one_se) == (sk_best, sk_one_se)  # scikit-learn makes the same choices
+assert strengths[one_se] >= strengths[best] and mean[one_se] <= mean[best] + se[best]
+
+fig = kreg.plot.score_vs_strength(
+    strengths, train_mse.mean(axis=0), mean, val_errors=se,
+    best={"best": strengths[best], "one standard error": strengths[one_se]},
+    train_label="fitting folds", val_label=f"{FOLDS}-fold CV (± 1 s.e.)", ylabel="MSE",
+    title="choosing the L1 strength")
+fig.axes[0].axhline(mean[best] + se[best], color="grey", linewidth=0.8, linestyle="--",
+                    label="best + 1 s.e.")
+fig.axes[0].legend(fontsize="small")
+fig"""),
+    ("md", """\
+## The final model
+
+Refit on the whole training set at the chosen strengths, then score once on the test set
+that played no part in the choice."""),
+    ("code", """\
+X_all, y_all, X_te, y_te = standardize(X_train, y_train, X_test, y_test)
+chosen = np.array([strengths[best], strengths[one_se]])
+final = fit_path(X_all, y_all, chosen)
+for label, strength, coef in zip(("best", "one-SE"), chosen, final):
+    kept = names[coef != 0]
+    print(f"{label:>6}: strength {strength:.4g}, test R² {r2_score(y_te, X_te @ coef):.3f}, "
+          f"{len(kept)} features: {', '.join(kept)}")
+assert (final[1] != 0).sum() <= (final[0] != 0).sum()  # the one-SE model is the simpler one
+assert r2_score(y_te, X_te @ final[1]) > 0.3"""),
+]
+
+
+def build(name):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    for i, (kind, source) in enumerate(NOTEBOOKS[name]):
+        make = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
+        nb.cells.append(make(source, id=f"cell-{i:02d}"))  # stable ids: clean diffs
+    nbformat.validate(nb)
+    return nb
+
+
+def path(name):
+    return HERE / f"{name}.ipynb"
+
+
+def main(argv):
+    check = argv == ["--check"]
+    if argv and not check:
+        sys.exit("usage: python notebooks/_build.py [--check]")
+    stale = []
+    for name in NOTEBOOKS:
+        text = nbformat.writes(build(name)) + "\n"
+        if check:
+            if not path(name).exists() or path(name).read_text() != text:
+                stale.append(path(name).name)
+        else:
+            path(name).write_text(text)
+            print(f"wrote {path(name)}")
+    if stale:
+        sys.exit(f"out of date with notebooks/_build.py: {', '.join(stale)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
