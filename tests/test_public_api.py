@@ -47,3 +47,16 @@ def test_regularizers_module_names():
         "Regularizer",
         "SparseGroupLasso",
     ]
+
+
+def test_plot_and_demo_module_names():
+    import kreg.demo
+    import kreg.plot
+
+    assert sorted(kreg.plot.__all__) == [
+        "coefficient_paths",
+        "score_vs_strength",
+        "surviving_units",
+        "training_curves",
+    ]
+    assert kreg.demo.__all__ == ["main"]
