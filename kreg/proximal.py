@@ -22,6 +22,7 @@ References:
     neural networks", NeurIPS 2021 (ProxGen).
 """
 
+import platform
 import warnings
 
 import keras
@@ -341,7 +342,7 @@ class Proximal(keras.optimizers.Optimizer):
                 None if momentum_step is None else ops.cast(momentum_step, dtype),
                 dtype,
             )
-            variable.assign(regularizer.prox(variable, step))
+            variable.assign(_compiled_prox(regularizer, variable.value, step))
         return None
 
     def finalize_variable_values(self, var_list):
@@ -357,6 +358,33 @@ class Proximal(keras.optimizers.Optimizer):
             config.pop("optimizer"), custom_objects=custom_objects
         )
         return cls(optimizer, **config)
+
+
+_COMPILED_PROX = []
+
+
+def _compiled_prox(regularizer, w, step):
+    """`regularizer.prox(w, step)`, compiled with XLA on its own under TensorFlow.
+
+    The metric prox of the group penalties is a few dozen element-wise ops and
+    group reductions; run op by op (a train step without `jit_compile`) it costs
+    about twice what XLA makes of it, so it is compiled as one cluster even when
+    the surrounding step is not (inside a `jit_compile=True` step it is simply
+    inlined). TF-only; other backends, and TensorFlow on Apple-silicon GPUs where
+    Keras itself turns XLA off, call the prox directly.
+    """
+    if keras.backend.backend() != "tensorflow" or (
+        platform.system() == "Darwin" and "arm" in platform.processor().lower()
+    ):
+        return regularizer.prox(w, step)
+    if not _COMPILED_PROX:
+        import tensorflow as tf
+
+        # Regularizers are traced by identity (Python objects), tensors by shape.
+        _COMPILED_PROX.append(
+            tf.function(lambda r, x, s: r.prox(x, s), jit_compile=True, autograph=False)
+        )
+    return _COMPILED_PROX[0](regularizer, w, step)
 
 
 def _executing_eagerly():
