@@ -1,0 +1,22 @@
+"""kreg's benchmark suite: what kreg costs per training step, and what it buys.
+
+Run everything on the CPU (about 15 minutes on 2 shared cores) and re-render the tables of
+BENCHMARKS.md from the JSON it writes to bench/results/:
+
+    python -m bench              # full suite, CPU only (GPUs hidden)
+    python -m bench --quick      # tiny sizes, a smoke run of every code path
+    python -m bench --gpu        # on a GPU machine: absolute times, bench/results/gpu/
+    python -m bench --only overhead,prox_throughput
+    python -m bench --report     # re-render BENCHMARKS.md from the JSON, run nothing
+
+Parts (one module each): `overhead` (1. time per training step against the same
+model with Keras's built-ins or without regularization, plus SparsityMonitor's
+cost), `prox_throughput` (2. `proximal_step` GB/s against a fused copy),
+`sparsity` (3. exact zeros and removed units for the accuracy, against the
+baselines), `lasso_path` (4. a Lasso path against scikit-learn's `lasso_path`).
+
+Ratios come from variants measured interleaved in one process (A, B, C, A, B, C,
+...), compared by their medians, so machine noise hits all variants alike. No
+number in here is a pass/fail test; tests/test_bench_smoke.py only checks that
+the suite runs and that its JSON is consistent.
+"""

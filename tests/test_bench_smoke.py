@@ -1,0 +1,151 @@
+"""Smoke test of the benchmark suite: it runs on tiny sizes and its JSON is consistent.
+
+No timing is asserted. The numbers are checked against the raw samples the JSON
+also holds (medians recomputed with NumPy, ratios recomputed from the medians),
+so a report whose tables disagree with its own measurements fails here.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.usefixtures("device")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # the bench package lives next to tests/, not inside kreg
+    sys.path.insert(0, ROOT)
+
+
+def test_compact_keeps_the_function(rng):
+    """Dropping dead units (incoming or outgoing all zero) leaves the logits unchanged."""
+    from bench.sparsity import compact, forward
+
+    k1 = rng.standard_normal((5, 6))
+    k1[:, [1, 4]] = 0  # dead inputs: these units output relu(bias), a constant
+    k2 = rng.standard_normal((6, 4))
+    k2[2, :] = 0  # a unit whose output goes nowhere
+    k2[:, 3] = 0
+    k3 = rng.standard_normal((4, 3))
+    weights = [(k1, rng.standard_normal(6)), (k2, rng.standard_normal(4)),
+               (k3, rng.standard_normal(3))]
+    x = rng.standard_normal((7, 5))
+    small, kept = compact(weights)
+    assert kept == [3, 3]
+    # the reference: the same network written out without any unit removed
+    h = np.maximum(x @ k1 + weights[0][1], 0)
+    h = np.maximum(h @ k2 + weights[1][1], 0)
+    np.testing.assert_allclose(forward(small, x), h @ k3 + weights[2][1], rtol=1e-12, atol=1e-12)
+
+
+def _median(values):
+    return float(np.median(np.asarray(values, dtype="float64")))
+
+
+def _check_ratio(comparison, samples):
+    expected = _median(samples[comparison["numerator"]]) / _median(
+        samples[comparison["denominator"]])
+    assert comparison["ratio"] == pytest.approx(expected, rel=1e-12)
+    per_round = np.asarray(samples[comparison["numerator"]]) / np.asarray(
+        samples[comparison["denominator"]])
+    assert comparison["per_round_q1"] == pytest.approx(np.percentile(per_round, 25))
+    assert comparison["per_round_q3"] == pytest.approx(np.percentile(per_round, 75))
+
+
+def _check_summary(summary, samples):
+    assert summary["n"] == len(samples)
+    assert all(s > 0 for s in samples)
+    assert summary["median"] == pytest.approx(_median(samples), rel=1e-12)
+    assert summary["q1"] <= summary["median"] <= summary["q3"]
+
+
+@pytest.mark.slow
+def test_quick_run_writes_consistent_json(tmp_path, device):
+    out = tmp_path / "results"
+    markdown = tmp_path / "BENCHMARKS.md"
+    command = [sys.executable, "-m", "bench", "--quick", "--out", str(out),
+               "--markdown", str(markdown)]
+    if "GPU" in device:
+        command.append("--gpu")
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = {p: json.loads((out / f"{p}.json").read_text())
+               for p in ("overhead", "prox_throughput", "sparsity", "lasso_path")}
+    for part in results.values():
+        assert part["meta"]["seconds"] > 0
+        assert part["meta"]["device"].startswith("GPU" if "GPU" in device else "CPU")
+
+    # 1. overhead: medians of the raw samples, ratios of the medians, goals judged right
+    overhead = results["overhead"]
+    measured = 0
+    for pool in overhead["pools"]:
+        for name, summary in pool["step_seconds"].items():
+            _check_summary(summary, pool["samples"][name])
+        for comparison in pool["comparisons"]:
+            if "ratio" in comparison:
+                measured += 1
+                _check_ratio(comparison, pool["samples"])
+                if comparison["goal"] is None:  # a diagnostic ratio, no goal
+                    assert comparison["met"] is None
+                else:
+                    assert comparison["met"] == (comparison["ratio"] <= comparison["goal"])
+    assert measured >= 8
+    monitor = overhead["sparsity_monitor"]
+    for m in (monitor, monitor["steps_per_execution_1"]):
+        assert m["ratio"] == pytest.approx(
+            m["call_seconds"]["median"] / m["epoch_seconds"]["median"])
+        assert m["met"] == (m["ratio"] <= 0.02)
+
+    # 2. prox throughput: GB/s from bytes and medians, ratio against the faster copy
+    for size in results["prox_throughput"]["sizes"]:
+        for name, row in size["variants"].items():
+            _check_summary(row["seconds"], size["samples"][name])
+            assert row["gb_per_s"] == pytest.approx(
+                size["bytes_per_call"] / row["seconds"]["median"] / 1e9)
+        copies = {k: v for k, v in size["variants"].items() if k.startswith("fused copy")}
+        fastest = min(copies, key=lambda k: copies[k]["seconds"]["median"])
+        for comparison in size["comparisons"]:
+            assert comparison["numerator"] == fastest
+            assert comparison["denominator"] == comparison["throughput_of"]
+            _check_ratio(comparison, size["samples"])
+            if comparison["goal"] is None:  # the diagnostic reference
+                assert comparison["met"] is None
+            else:
+                assert comparison["met"] == (comparison["ratio"] >= 0.5)
+
+    # 3. sparsity: fractions in range, removed units consistent with the kept counts
+    for data in results["sparsity"]["datasets"].values():
+        total = sum(data["config"]["hidden"])
+        for name, row in data["variants"].items():
+            for value in row["accuracy"]["values"]:
+                assert 0 <= value <= 1
+            assert row["accuracy"]["mean"] == pytest.approx(np.mean(row["accuracy"]["values"]))
+            if "exact_zeros" in row:
+                assert row["exact_zeros"]["mean"] <= row["below_1e-3"]["mean"]
+            if name.startswith("Proximal+kreg.GroupLasso/"):
+                kept = sum(k["mean"] for k in row["units_kept"])
+                if "scratch_accuracy" in row:  # paired differences are differences of the rows
+                    assert row["minus_scratch"]["mean"] == pytest.approx(
+                        row["accuracy"]["mean"] - row["scratch_accuracy"]["mean"], abs=1e-12)
+                    assert row["finetuned_minus_pruned"]["mean"] == pytest.approx(
+                        row["finetuned_accuracy"]["mean"]
+                        - row["pruned_finetuned_accuracy"]["mean"], abs=1e-12)
+                assert row["units_removed_fraction"]["mean"] == pytest.approx(1 - kept / total)
+                assert row["compacted_accuracy"]["values"] == row["accuracy"]["values"]
+                assert row["compacted_max_logit_diff"]["mean"] < 1e-3
+
+    # 4. lasso path: the time ratio and the step count follow from the rows
+    for row in results["lasso_path"]["rows"]:
+        assert row["time_ratio"] == pytest.approx(
+            row["kreg_seconds"]["median"] / row["sklearn_seconds"]["median"])
+        assert row["kreg_steps"] == sum(row["kreg_steps_per_alpha"])
+        assert row["kreg_vs_reference"]["max_coef_diff_relative"] >= 0
+
+    text = markdown.read_text()
+    assert text.count("<!-- BEGIN GENERATED") == 1 and text.count("<!-- END GENERATED -->") == 1
+    for heading in ("## Goals", "## 1. Overhead", "## 2. Proximal", "## 3. Sparsity",
+                    "## 4. Lasso path"):
+        assert heading in text
