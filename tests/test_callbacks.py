@@ -25,6 +25,7 @@ import tensorflow as tf
 from keras import ops
 
 import kreg
+from oracle import np_groups
 from kreg.callbacks import SparsityMonitor, StrengthScheduler, measure_sparsity
 
 pytestmark = pytest.mark.usefixtures("device")
@@ -59,17 +60,8 @@ def np_sparsity(w, tol):
     return float(np.mean(np.abs(np.asarray(w, np.float32)) <= np.float32(tol)))
 
 
-def np_group_blocks(w, groups):
-    if groups == "units":
-        return [w[..., j] for j in range(w.shape[-1])]
-    if groups == "inputs":
-        return [w[..., i, :] for i in range(w.shape[-2])]
-    ids = np.asarray(groups)
-    return [w[..., ids == g, :] for g in np.unique(ids)]
-
-
 def np_group_sparsity(w, groups, tol):
-    blocks = np_group_blocks(np.abs(np.asarray(w, np.float32)), groups)
+    blocks = np_groups(np.abs(np.asarray(w, np.float32)), groups)
     return float(np.mean([np.all(b <= np.float32(tol)) for b in blocks]))
 
 

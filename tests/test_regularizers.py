@@ -21,6 +21,7 @@ import pytest
 import tensorflow as tf
 
 import kreg
+from oracle import np_groups
 
 pytestmark = pytest.mark.usefixtures("device")
 
@@ -38,16 +39,6 @@ def ids_for(n_inputs):
 
 
 # ---------------------------------------------------------------- NumPy oracle
-
-
-def np_groups(w, groups):
-    """The blocks w_g of `w` (a list of arrays), written from the docstring's definition."""
-    if groups == "units":
-        return [w[..., j] for j in range(w.shape[-1])]
-    if groups == "inputs":
-        return [w[..., i, :] for i in range(w.shape[-2])]
-    ids = np.asarray(groups)
-    return [w[..., ids == g, :] for g in np.unique(ids)]
 
 
 def np_l1(w):
