@@ -5,11 +5,12 @@ Public names (pinned by tests/test_public_api.py):
 * regularizers: `L1`, `L2`, `ElasticNet`, `GroupLasso`, `SparseGroupLasso`
   (also in `kreg.regularizers`);
 * proximal training: `Proximal`, `proximal_step` (also in `kreg.proximal`);
-* submodules: `kreg.regularizers`, `kreg.proximal`, `kreg.callbacks`; `kreg.plot`
+* submodules: `kreg.regularizers`, `kreg.proximal`, `kreg.callbacks`, `kreg.layouts`
+  (which axes of a layer's weight are its units and inputs); `kreg.plot`
   (needs matplotlib) and `kreg.demo` are imported on demand.
 """
 
-from kreg import callbacks, proximal, regularizers
+from kreg import callbacks, layouts, proximal, regularizers
 from kreg.proximal import Proximal, proximal_step
 from kreg.regularizers import L1, L2, ElasticNet, GroupLasso, SparseGroupLasso
 
@@ -23,6 +24,7 @@ __all__ = [
     "Proximal",
     "SparseGroupLasso",
     "callbacks",
+    "layouts",
     "proximal",
     "proximal_step",
     "regularizers",

@@ -33,9 +33,22 @@ _NEWTON_STEPS = {"float32": 5, "float64": 6}
 
 
 def compute_dtype(dtype):
-    """The dtype kreg computes in for weights of `dtype` (at least float32)."""
+    """The dtype kreg computes in for weights of `dtype` (at least float32).
+
+    float64 stays float64; half floats and integers are computed in float32.
+    """
     dtype = keras.backend.standardize_dtype(dtype)
-    return "float32" if dtype in ("float16", "bfloat16") else dtype
+    return "float64" if dtype == "float64" else "float32"
+
+
+def positive_part(x):
+    """`max(x, 0)` that keeps NaN (a NaN is never turned into a plausible 0)."""
+    return ops.where(ops.less(x, 0), ops.zeros_like(x), x)
+
+
+def maximum(x, y):
+    """Element-wise maximum that keeps a NaN of `x`."""
+    return ops.where(ops.less(x, y), y, x)
 
 
 def _upcast(x):
@@ -45,9 +58,9 @@ def _upcast(x):
 
 
 def safe_sqrt(x):
-    """`sqrt(x)` for `x >= 0` with a finite (zero) gradient at `x == 0`."""
-    positive = ops.greater(x, 0)
-    return ops.where(positive, ops.sqrt(ops.where(positive, x, ops.ones_like(x))), 0)
+    """`sqrt(x)` for `x >= 0` with a finite (zero) gradient at `x == 0`; NaN stays NaN."""
+    nonzero = ops.not_equal(x, 0)
+    return ops.where(nonzero, ops.sqrt(ops.where(nonzero, x, ops.ones_like(x))), 0)
 
 
 def soft_threshold(x, threshold):
@@ -55,7 +68,7 @@ def soft_threshold(x, threshold):
 
     `threshold` is a scalar or a tensor broadcastable to `x`.
     """
-    return ops.sign(x) * ops.maximum(ops.abs(x) - threshold, 0)
+    return ops.sign(x) * positive_part(ops.abs(x) - threshold)
 
 
 def l1_value(w):
@@ -101,7 +114,7 @@ def group_lasso_prox(w, step, strength, grouping):
     step = ops.convert_to_tensor(step, dtype=w.dtype)
     if len(step.shape) == 0:
         norms = grouping.group_norms(w)
-        shrink = ops.maximum(norms - step * lam, 0)
+        shrink = positive_part(norms - step * lam)
         scale = shrink / ops.where(ops.greater(norms, 0), norms, ops.ones_like(norms))
         return w * grouping.expand(scale)
     return _group_prox_metric(w, ops.broadcast_to(step, ops.shape(w)), lam, grouping)
@@ -118,18 +131,20 @@ def _group_prox_metric(w, d, lam, grouping):
     a zero step (`d_i = 0`, e.g. a warm-up learning rate of 0) leaves `w` unchanged.
     """
     tiny = ops.cast(np.finfo(np.float32).tiny, w.dtype)
-    scaled_norm2 = grouping.group_sum(ops.square(w / ops.maximum(d, tiny)))
-    keep = ops.greater(scaled_norm2, ops.square(lam))  # ||w_g / d_g|| > lam_g
+    scaled_norm2 = grouping.group_sum(ops.square(w / maximum(d, tiny)))
+    # ||w_g / d_g|| > lam_g, or NaN: a NaN group is kept (and stays NaN). Spelled
+    # with isnan: TF's graph optimizer rewrites not(a <= b) into a > b.
+    keep = _greater_or_nan(scaled_norm2, ops.square(lam))
     c = d * grouping.expand(lam)  # per-weight d_i * lam_g
-    rho = ops.maximum(grouping.group_max(ops.abs(w) - c), 0)
+    rho = positive_part(grouping.group_max(ops.abs(w) - c))
     for _ in range(_NEWTON_STEPS.get(keras.backend.standardize_dtype(w.dtype), 6)):
-        inv = 1 / ops.maximum(grouping.expand(rho) + c, tiny)  # 1 / (rho + c_i)
+        inv = 1 / maximum(grouping.expand(rho) + c, tiny)  # 1 / (rho + c_i)
         a = ops.square(w * inv)
-        s = ops.maximum(grouping.group_sum(a), tiny)  # S(rho)
-        t = ops.maximum(grouping.group_sum(a * inv), tiny)  # -S'(rho) / 2
+        s = maximum(grouping.group_sum(a), tiny)  # S(rho)
+        t = maximum(grouping.group_sum(a * inv), tiny)  # -S'(rho) / 2
         rho = rho - (s - s * ops.sqrt(s)) / t
     rho = grouping.expand(ops.where(keep, rho, 0))
-    y = w * rho / ops.maximum(rho + c, tiny)
+    y = w * rho / maximum(rho + c, tiny)
     return ops.where(grouping.expand(keep), y, ops.zeros_like(y))
 
 
@@ -151,58 +166,107 @@ def sparse_group_lasso_prox(w, step, strength, l1_ratio, grouping):
     return u
 
 
+def l1_gradient(w):
+    """The gradient of `sum_i |w_i|` as autodiff takes it: `sign(w)` (0 at 0)."""
+    return ops.sign(w)
+
+
+def group_lasso_gradient(w, grouping):
+    """The gradient of `group_lasso_value`: `sqrt(p_g) * w_g / ||w_g||`, 0 on a zero group."""
+    norms = grouping.group_norms(w)
+    scale = ops.cast(grouping.sqrt_sizes, w.dtype) / ops.where(
+        ops.equal(norms, 0), ops.ones_like(norms), norms
+    )
+    return w * grouping.expand(scale)
+
+
+def alive_groups(w, grouping, tolerance=0.0):
+    """Boolean `(num_groups,)`: the groups with a weight `|w_i| > tolerance` or non-finite.
+
+    kreg's one rule for dead units, filters and input features: a group is dead
+    when every weight in it is at most `tolerance` in magnitude. A NaN weight is
+    never "at most" anything, so a diverged group is alive, never reported pruned.
+    """
+    live = nonzero(w, tolerance)
+    return ops.greater(grouping.group_sum(ops.cast(live, "int32")), 0)
+
+
+def nonzero(w, tolerance=0.0):
+    """Boolean of `w`'s shape: `not |w| <= tolerance` (NaN counts as nonzero)."""
+    w = ops.convert_to_tensor(w)
+    w = ops.cast(w, compute_dtype(w.dtype))
+    return _greater_or_nan(ops.abs(w), ops.cast(tolerance, w.dtype))
+
+
+def _greater_or_nan(x, y):
+    """`x > y or isnan(x)`: "not `x <= y`" in a form no graph optimizer rewrites."""
+    return ops.logical_or(ops.greater(x, y), ops.isnan(x))
+
+
 class Grouping:
-    """How a weight of one static shape splits into groups.
+    """How a weight splits into groups: one group per index of some axes of its view.
 
-    Built from the regularizer's `groups` argument and the weight's shape; keeps
-    the shape-dependent pieces (reduction axes, group sizes, segment ids) as
-    plain NumPy/Python values so that nothing in the graph depends on them at
-    run time.
-
-    Modes (the kernel's last axis is the units/filters, the one before it the
-    inputs/channels):
-
-    * `"units"`: one group per index of the last axis;
-    * `"inputs"`: one group per index of the second-to-last axis;
-    * an integer id per input (second-to-last axis): inputs sharing an id form
-      one group spanning all units.
+    Built from a `kreg.layouts.Layout` and a mode (`"units"`, `"inputs"` or
+    integer ids, one per input); keeps the shape-dependent pieces (reduction
+    axes, group sizes, segment ids) as plain NumPy/Python values so that nothing
+    in the graph depends on them at run time. The functions below take tensors in
+    the layout's `view` (`to_view` / `from_view` reshape, which copies nothing).
+    Two groupings of the same structure compare equal (they cache compiled code).
     """
 
-    def __init__(self, mode, shape, ids=None):
+    def __init__(self, layout, mode, ids=None):
+        self.shape = layout.shape
+        self.view = layout.view
         self.mode = mode
-        self.shape = tuple(int(s) for s in shape)
-        rank = len(self.shape)
-        size = int(np.prod(self.shape))
-        if mode == "units":
-            self.axes = tuple(range(rank - 1))
-            self.group_axis = rank - 1
-            sizes = np.full(self.shape[-1], size // max(self.shape[-1], 1))
+        axes = layout.axes("inputs" if mode == "ids" else mode)
+        rank = len(self.view)
+        self.group_axes = tuple(axes)
+        self.axes = tuple(a for a in range(rank) if a not in axes)
+        count = int(np.prod([self.view[a] for a in axes]))
+        size = int(np.prod(self.view))
+        per_group = size // max(count, 1)
+        if ids is None:
+            sizes = np.full(count, per_group)
             self.segment_ids = None
+            self.ids = None
         else:
-            self.axes = tuple(a for a in range(rank) if a != rank - 2)
-            self.group_axis = rank - 2
-            per_input = size // max(self.shape[-2], 1)
-            if mode == "inputs":
-                sizes = np.full(self.shape[-2], per_input)
-                self.segment_ids = None
-            else:
-                _, segment_ids = np.unique(np.asarray(ids), return_inverse=True)
-                self.segment_ids = segment_ids.astype("int32").reshape(-1)
-                sizes = np.bincount(self.segment_ids) * per_input
+            self.ids = tuple(int(i) for i in ids)
+            _, segment_ids = np.unique(np.asarray(self.ids), return_inverse=True)
+            self.segment_ids = segment_ids.astype("int32").reshape(-1)
+            sizes = np.bincount(self.segment_ids) * per_group
+        self.count = count
         self.num_groups = int(len(sizes))
         self.sizes = sizes.astype("int64")
         # float64, cast to the compute dtype where used, so float64 weights get a
         # float64-exact sqrt(p_g).
         self.sqrt_sizes = np.sqrt(sizes.astype("float64"))
+        self.expand_shape = tuple(self.view[a] if a in axes else 1 for a in range(rank))
+
+    def _key(self):
+        return (self.shape, self.view, self.group_axes, self.ids)
+
+    def __eq__(self, other):
+        return isinstance(other, Grouping) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def to_view(self, x):
+        return x if self.view == self.shape else ops.reshape(x, self.view)
+
+    def from_view(self, x):
+        return x if self.view == self.shape else ops.reshape(x, self.shape)
 
     def _reduce(self, x, reducer, segment_reducer):
-        x = reducer(x, axis=self.axes)
+        if self.axes:
+            x = reducer(x, axis=self.axes)
+        x = ops.reshape(x, (self.count,))
         if self.segment_ids is not None:
             x = segment_reducer(x, self.segment_ids, num_segments=self.num_groups)
         return x
 
     def group_sum(self, x):
-        """Per-group sums of a tensor of the weight's shape: shape `(num_groups,)`."""
+        """Per-group sums of a tensor in the view: shape `(num_groups,)`."""
         return self._reduce(x, ops.sum, ops.segment_sum)
 
     def group_max(self, x):
@@ -210,12 +274,10 @@ class Grouping:
         return self._reduce(x, ops.max, ops.segment_max)
 
     def expand(self, values):
-        """Per-group values reshaped to broadcast against the weight (no copy to full size)."""
+        """Per-group values reshaped to broadcast against the view (no copy to full size)."""
         if self.segment_ids is not None:
             values = ops.take(values, self.segment_ids, axis=0)
-        shape = [1] * len(self.shape)
-        shape[self.group_axis] = self.shape[self.group_axis]
-        return ops.reshape(values, shape)
+        return ops.reshape(values, self.expand_shape)
 
     def group_norms(self, w):
         """`||w_g||_2` per group, NaN-safe at zero."""

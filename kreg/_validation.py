@@ -25,20 +25,147 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def check_strength(value, name="strength"):
-    """A non-negative finite Python/NumPy real number, returned as a float."""
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
+
+
+def check_strength(value, name="strength", float32=True):
+    """A non-negative finite number, returned as a float.
+
+    Like Keras's own regularizers, anything that is not such a number (a string,
+    None, a list, a bool) raises a `ValueError`. With `float32`, the value must
+    also survive float32 storage: no overflow to inf, no underflow to 0.
+    """
     if isinstance(value, np.ndarray) and value.shape == ():
         value = value[()]
     if not _is_real(value):
-        raise TypeError(
-            f"Invalid type for argument `{name}`: expected a non-negative finite "
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected a non-negative finite "
             f"number (int or float). Received: {name}={_short(value)} "
             f"of type {type(value).__name__}"
         )
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise invalid(name, "a non-negative finite number", value)
+    if float32:
+        _check_float32_range(value, name)
     return value
+
+
+def _check_float32_range(value, name):
+    if value > _FLOAT32_MAX or 0 < value < _FLOAT32_TINY:
+        raise invalid(
+            name,
+            "0 or a number representable in float32 (between 1.4e-45 and 3.4e+38, "
+            "where the strength is stored)",
+            value,
+        )
+
+
+def check_strength_array(array, name="strength"):
+    """A concrete value assigned to a strength: a finite non-negative float32 scalar."""
+    array = np.asarray(array)
+    try:
+        array = array.astype("float64")
+    except (TypeError, ValueError):
+        raise invalid(name, "a non-negative finite scalar", array) from None
+    if array.shape != ():
+        raise invalid(name, "a non-negative finite scalar", array)
+    value = float(array)
+    if not math.isfinite(value) or value < 0:
+        raise invalid(name, "a non-negative finite number", value)
+    _check_float32_range(value, name)
+    return value
+
+
+def concrete(value):
+    """`value` as a NumPy array when it is known now (not a symbolic/traced tensor), else None."""
+    if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
+        return np.asarray(value)
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(value, tf.Tensor) and not tf.is_symbolic_tensor(value):
+            return value.numpy()
+        if isinstance(value, tf.Variable) and tf.executing_eagerly():
+            return value.numpy()
+        return None
+    if backend == "jax":
+        import jax
+
+        if isinstance(value, jax.core.Tracer):
+            return None
+    try:
+        return np.asarray(keras.ops.convert_to_numpy(value))
+    except Exception:  # a symbolic tensor of another backend
+        return None
+
+
+def check_float_weight(w, owner):
+    """The prox is defined for floating-point weights only."""
+    import keras
+
+    dtype = keras.backend.standardize_dtype(w.dtype)
+    if "float" not in dtype:
+        raise TypeError(
+            f"Invalid dtype for argument `w` of {owner}.prox: expected a floating-point "
+            f"weight (float16, bfloat16, float32 or float64). Received: w of dtype {dtype}"
+        )
+
+
+def checked_step(step, shape, dtype):
+    """The prox step as a tensor of `dtype`, refused when it is bad.
+
+    A Python/NumPy number must be non-negative and finite; it is converted to
+    `dtype` directly (a float64 weight gets a float64 step). An array or an eager
+    tensor must hold non-negative finite values and broadcast to the weight's
+    `shape` without growing it. A symbolic (traced) step cannot be checked while
+    tracing: a negative or non-finite entry turns its prox into NaN instead of a
+    plausible number.
+    """
+    from keras import ops
+
+    if _is_real(step) or step is None or isinstance(step, (str, bool, np.bool_)):
+        return ops.convert_to_tensor(check_strength(step, name="step", float32=False), dtype)
+    value = concrete(step)
+    if value is not None:
+        try:
+            value = value.astype("float64")
+        except (TypeError, ValueError):
+            raise invalid("step", "a non-negative finite number or array of them", step)
+        _check_step_shape(value.shape, shape)
+        if value.size and not (np.all(np.isfinite(value)) and np.all(value >= 0)):
+            bad = float(value[~(np.isfinite(value) & (value >= 0))].ravel()[0])
+            raise ValueError(
+                "Invalid value for argument `step`: expected non-negative finite steps. "
+                f"Received: step of shape {value.shape} containing {bad}"
+            )
+        if isinstance(step, (np.ndarray, np.generic, list, tuple)):
+            return ops.convert_to_tensor(value, dtype)
+        return ops.cast(step, dtype)
+    step = ops.cast(step, dtype)
+    _check_step_shape(tuple(step.shape), shape)
+    valid = ops.logical_and(ops.isfinite(step), ops.greater_equal(step, 0))
+    return ops.where(valid, step, ops.full_like(step, np.nan))
+
+
+def _check_step_shape(step_shape, shape):
+    step_shape = tuple(step_shape)
+    if any(s is None for s in step_shape):
+        return
+    try:
+        ok = tuple(np.broadcast_shapes(step_shape, shape)) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            "Invalid value for argument `step`: expected a scalar or a tensor that "
+            f"broadcasts to the weight's shape {tuple(shape)}. Received: step of shape "
+            f"{step_shape}"
+        )
 
 
 def check_l1_ratio(value):
@@ -83,11 +210,3 @@ def check_groups(groups):
             f"Received: groups={_short(groups)} (e.g. {bad[0]!r} of type {type(bad[0]).__name__})"
         )
     return [int(g) for g in items]
-
-
-def check_step(step):
-    """A Python/NumPy step must be a non-negative finite number (not a bool, str or None);
-    tensors pass through."""
-    if _is_real(step) or step is None or isinstance(step, (str, bool, np.bool_)):
-        return check_strength(step, name="step")
-    return step

@@ -2,10 +2,16 @@
 
 * `StrengthScheduler` anneals the strength of kreg regularizers, once per epoch or
   exactly at every optimizer step (also with `steps_per_execution > 1` and
-  `jit_compile=True`), and logs `strength/<variable.path>`.
-* `SparsityMonitor` logs `sparsity/<variable.path>`, `group_sparsity/<variable.path>`
+  `jit_compile=True`), and logs `strength/<layer>/<weight>`.
+* `SparsityMonitor` logs `sparsity/<layer>/<weight>`, `group_sparsity/<layer>/<weight>`
   and the overall `sparsity` of the monitored weights; `measure_sparsity` returns the
   same dict for custom training loops.
+* `PenaltyMonitor` logs the total `penalty` and `val_data_loss`, the validation
+  loss without it, for `EarlyStopping` and `ReduceLROnPlateau` to monitor.
+
+Log keys are the weight's path without the model's name (`dense_out/kernel`, not
+`sequential_2/dense_out/kernel`): name your layers and the keys stay the same when
+a notebook cell re-runs and Keras numbers the model anew.
 
 Both report through `logs`, so `History`, `CSVLogger`, `TensorBoard` and any
 tracking tool see the numbers, provided they come *after* the kreg callback in the
@@ -13,7 +19,6 @@ tracking tool see the numbers, provided they come *after* the kreg callback in t
 `History` and progress bar last). Neither callback requires the other.
 """
 
-import functools
 import math
 import numbers
 import weakref
@@ -22,11 +27,13 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg import _keras
 from kreg import _math
 from kreg import _validation
-from kreg.regularizers import Regularizer
+from kreg import layouts
+from kreg.regularizers import Regularizer, kreg_regularizer
 
-__all__ = ["SparsityMonitor", "StrengthScheduler", "measure_sparsity"]
+__all__ = ["PenaltyMonitor", "SparsityMonitor", "StrengthScheduler", "measure_sparsity"]
 
 _UPDATES = ("epoch", "step")
 _INCLUDES = ("regularized", "kernels", "all")
@@ -41,9 +48,7 @@ _CONTROLLERS = weakref.WeakKeyDictionary()
 
 def _layers(model):
     """The model and every layer nested in it (including layers held as attributes)."""
-    # `_flatten_layers` is Keras's own recursive walk (Layer API, underscored but the
-    # only walk that also finds layers kept as attributes of custom layers).
-    return list(model._flatten_layers(include_self=True, recursive=True))
+    return _keras.flatten_layers(model)
 
 
 def _unique(items):
@@ -68,13 +73,26 @@ def _is_kernel(variable):
     return name.endswith("kernel") or name.endswith("embeddings")
 
 
-def _keys(prefix, variables):
-    """`prefix/<variable.path>`, made unique when two variables share a path."""
+def _stable_path(variable, model):
+    """`variable.path` without the model's own name: `<layer>/<weight>`.
+
+    The model's auto-generated name (`sequential_2`) changes each time a notebook
+    cell re-runs; the layer names users choose do not.
+    """
+    path = variable.path
+    if isinstance(model, keras.Model) and path.startswith(model.name + "/"):
+        path = path[len(model.name) + 1 :]
+    return path
+
+
+def _keys(prefix, variables, model=None):
+    """`prefix/<layer>/<weight>`, made unique when two variables share a path."""
     keys, used = [], set()
     for variable in variables:
-        key, n = f"{prefix}/{variable.path}", 1
+        path = _stable_path(variable, model)
+        key, n = f"{prefix}/{path}", 1
         while key in used:
-            key, n = f"{prefix}/{variable.path}_{n}", n + 1
+            key, n = f"{prefix}/{path}_{n}", n + 1
         used.add(key)
         keys.append(key)
     return keys
@@ -138,7 +156,7 @@ class StrengthScheduler(keras.callbacks.Callback):
     uninterrupted run: the epoch index comes from `fit` (which starts at the
     restored epoch) and the step index from the restored optimizer iterations.
 
-    Adds `strength/<variable.path>` (e.g. `strength/dense/kernel`) to the epoch
+    Adds `strength/<layer>/<weight>` (e.g. `strength/dense/kernel`) to the epoch
     logs, and with `update="step"` also to the batch logs, for every weight whose
     regularizer it controls. Put it before `CSVLogger`/`TensorBoard` in the
     `callbacks` list so that they see these keys.
@@ -193,7 +211,7 @@ class StrengthScheduler(keras.callbacks.Callback):
     >>> scheduler = kreg.callbacks.StrengthScheduler(lambda epoch: 0.1 / (epoch + 1))
     >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
     ...                     callbacks=[scheduler])
-    >>> [round(s, 4) for s in history.history["strength/net/out/kernel"]]
+    >>> [round(s, 4) for s in history.history["strength/out/kernel"]]
     [0.1, 0.05]
     """
 
@@ -284,7 +302,7 @@ class StrengthScheduler(keras.callbacks.Callback):
             regs = _unique(regs)
         controlled = {id(r) for r in regs}
         variables = [w for w, r in attached if id(r) in controlled]
-        keys = _keys("strength", variables)
+        keys = _keys("strength", variables, model)
         return regs, [(k, w.regularizer) for k, w in zip(keys, variables)]
 
     def _claim(self):
@@ -495,58 +513,53 @@ def _monitored_variables(model_or_variables, include):
 
 
 def _grouping(variable):
-    regularizer = variable.regularizer
-    if _is_kreg(regularizer) and hasattr(regularizer, "grouping"):
-        return regularizer.grouping(variable.shape)
+    """The groups counted for `variable`: its group penalty's, or per channel of a
+    normalization scale (Network Slimming); None when it has no groups to count."""
+    regularizer = kreg_regularizer(variable)
+    if regularizer is not None and hasattr(regularizer, "grouping"):
+        return regularizer.grouping(variable)
+    layout = getattr(variable, "_kreg_layout", None)
+    if regularizer is not None and layout is not None and _variable_name(variable) == "gamma":
+        return _math.Grouping(layout, "units")
     return None
 
 
-@functools.lru_cache(maxsize=64)
-def _count_function(structure, tolerance):
-    """A compiled `counts(values)` for weights of a given structure.
+def _counter(groupings, tolerance):
+    """`counts(values)`: per weight, its zeros (`|w| <= tolerance`), then its dead groups.
 
-    `structure` is one `(shape, dtype, grouping or None)` per weight. The function
-    returns an int32 vector: per weight, the number of entries with
-    `|w| <= tolerance`, followed (for grouped weights) by the number of groups whose
-    `max |w| <= tolerance`. It captures no variable (values come in as arguments), so
-    caching it keeps no model alive.
+    Uses kreg's one dead rule (`_math.nonzero` / `_math.alive_groups`): a NaN is
+    never a zero and a group holding one is never dead.
     """
-    groupings = [grouping for _, _, grouping in structure]
 
     def counts(values):
         out = []
         for value, grouping in zip(values, groupings):
-            magnitude = ops.abs(_math._upcast(value)[0])
-            small = ops.less_equal(magnitude, ops.cast(tolerance, magnitude.dtype))
-            out.append(ops.sum(ops.cast(small, "int32")))
+            live = _math.nonzero(value, tolerance)
+            out.append(ops.sum(ops.cast(ops.logical_not(live), "int32")))
             if grouping is not None:
-                group_max = grouping.group_max(magnitude)
-                dead = ops.less_equal(group_max, ops.cast(tolerance, magnitude.dtype))
-                out.append(ops.sum(ops.cast(dead, "int32")))
+                alive = _math.alive_groups(grouping.to_view(value), grouping, tolerance)
+                out.append(ops.sum(ops.cast(ops.logical_not(alive), "int32")))
         return ops.stack(out)
 
-    if keras.backend.backend() == "tensorflow":
-        # TF-only: keras.ops has no backend-neutral compile; other backends run eagerly.
-        import tensorflow as tf
-
-        counts = tf.function(counts)
     return counts
 
 
 class _SparsityMeter:
-    """Measures a fixed list of variables with one compiled call and one transfer."""
+    """Measures a fixed list of variables with one call and one transfer."""
 
-    def __init__(self, variables, tolerance):
+    def __init__(self, variables, tolerance, model=None, compiled=False):
         self.variables = variables
         self.groupings = [_grouping(v) for v in variables]
         self.sizes = [int(np.prod(v.shape)) for v in variables]
-        self.sparsity_keys = _keys("sparsity", variables)
-        self.group_keys = _keys("group_sparsity", variables)
-        structure = tuple(
-            (tuple(v.shape), keras.backend.standardize_dtype(v.dtype), g)
-            for v, g in zip(variables, self.groupings)
-        )
-        self.function = _count_function(structure, float(tolerance))
+        self.sparsity_keys = _keys("sparsity", variables, model)
+        self.group_keys = _keys("group_sparsity", variables, model)
+        self.function = _counter(self.groupings, float(tolerance))
+        if compiled and keras.backend.backend() == "tensorflow":
+            # TF-only: one graph for the whole count, owned by this meter (so by
+            # its callback): nothing process-wide outlives the model.
+            import tensorflow as tf
+
+            self.function = tf.function(self.function, autograph=False)
 
     def __call__(self):
         counts = ops.convert_to_numpy(
@@ -571,10 +584,15 @@ def measure_sparsity(model_or_variables, tolerance=0.0, include="regularized"):
 
     For every measured variable `w` (in order):
 
-    * `sparsity/<w.path>`: `mean(|w| <= tolerance)` (exact zeros at `tolerance=0`);
-    * `group_sparsity/<w.path>`, for a weight with a group penalty
-      (`kreg.GroupLasso`, `kreg.SparseGroupLasso`): the fraction of its groups whose
-      `max |w_g| <= tolerance` (dead units, filters or input features);
+    * `sparsity/<layer>/<weight>`: `mean(|w| <= tolerance)` (exact zeros at
+      `tolerance=0`); a NaN is never counted as a zero;
+    * `group_sparsity/<layer>/<weight>`, for a weight with a group penalty
+      (`kreg.GroupLasso`, `kreg.SparseGroupLasso`): the fraction of its groups
+      (units, filters or input features of its layer, see `kreg.layouts`) whose
+      weights are all `<= tolerance` in magnitude; for a 1-D weight of a
+      normalization layer with a kreg penalty (a BatchNormalization `gamma`
+      under `kreg.L1`: Network Slimming), the fraction of dead channels. A
+      group holding a NaN is never dead;
 
     and `sparsity`: the fraction of all measured weights with `|w| <= tolerance`.
     Everything is counted in one compiled call; weights in float16/bfloat16 are
@@ -609,15 +627,21 @@ def measure_sparsity(model_or_variables, tolerance=0.0, include="regularized"):
     sparsity 0.6667
     """
     tolerance = _validation.check_strength(tolerance, name="tolerance")
-    variables = _monitored_variables(model_or_variables, _check_include(include))
-    return _SparsityMeter(variables, tolerance)()
+    include = _check_include(include)
+    model = None
+    if isinstance(model_or_variables, keras.layers.Layer):
+        model = model_or_variables
+        if model.built:
+            layouts.bind(model)
+    variables = _monitored_variables(model_or_variables, include)
+    return _SparsityMeter(variables, tolerance, model)()
 
 
 class SparsityMonitor(keras.callbacks.Callback):
     """Adds the sparsity of the model's weights to `logs` (see `measure_sparsity`).
 
     At every epoch end (and, with an integer `update_freq`, every `update_freq`
-    batches) it adds `sparsity/<variable.path>`, `group_sparsity/<variable.path>`
+    batches) it adds `sparsity/<layer>/<weight>`, `group_sparsity/<layer>/<weight>`
     (weights with a group penalty) and `sparsity` (over all monitored weights),
     counted in one compiled function built once per `fit`. The monitored variables
     are fixed at the first measurement of each `fit` (a subclassed model that `fit`
@@ -650,7 +674,7 @@ class SparsityMonitor(keras.callbacks.Callback):
     >>> model.compile(keras.optimizers.SGD(0.0), "mse")
     >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0,
     ...                     callbacks=[kreg.callbacks.SparsityMonitor()])
-    >>> history.history["sparsity/net/out/kernel"], history.history["sparsity"]
+    >>> history.history["sparsity/out/kernel"], history.history["sparsity"]
     ([1.0], [1.0])
     """
 
@@ -680,8 +704,9 @@ class SparsityMonitor(keras.callbacks.Callback):
 
     def _measure(self):
         if self._meter is None:
+            layouts.bind(self.model)
             variables = _monitored_variables(self.model, self.include)
-            self._meter = _SparsityMeter(variables, self.tolerance)
+            self._meter = _SparsityMeter(variables, self.tolerance, self.model, compiled=True)
         return self._meter()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -700,3 +725,52 @@ class SparsityMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.update(self._measure())
+
+
+# ------------------------------------------------------------------ penalty
+
+
+class PenaltyMonitor(keras.callbacks.Callback):
+    """Adds the total weight penalty and the penalty-free validation loss to `logs`.
+
+    A model's `loss` and `val_loss` include its weight penalties, and a
+    `StrengthScheduler` changes them: during a strength warm-up `val_loss` rises
+    while the data loss still falls, and `EarlyStopping(monitor="val_loss")` stops
+    too early. At every epoch end this callback adds
+
+    * `penalty`: the sum of the penalties of all regularized weights (kreg's and
+      Keras's), at the weights and strengths the epoch ended with;
+    * `val_data_loss`: `val_loss - penalty`, when `fit` validated. Validation
+      runs on those same weights and strengths, so this is the validation loss
+      of the data alone (plus any `add_loss` terms of the model).
+
+    Put it *before* the callbacks that read these keys:
+
+        callbacks=[kreg.callbacks.PenaltyMonitor(),
+                   keras.callbacks.EarlyStopping(monitor="val_data_loss"),
+                   keras.callbacks.ReduceLROnPlateau(monitor="val_data_loss")]
+
+    Example:
+
+    >>> import numpy as np, keras, kreg
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
+    ...     1, kernel_regularizer=kreg.L1(0.5), kernel_initializer="ones")])
+    >>> model.compile(keras.optimizers.SGD(0.0), "mse")
+    >>> history = model.fit(np.ones((4, 2)), np.full((4, 1), 2.0), verbose=0,
+    ...                     validation_data=(np.ones((4, 2)), np.full((4, 1), 2.0)),
+    ...                     callbacks=[kreg.callbacks.PenaltyMonitor()])
+    >>> history.history["penalty"], history.history["val_data_loss"]
+    ([1.0], [0.0])
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        penalty = 0.0
+        for variable in _unique(self.model.trainable_weights):
+            regularizer = getattr(variable, "regularizer", None)
+            if regularizer is not None:
+                penalty += float(ops.convert_to_numpy(regularizer(variable)))
+        logs["penalty"] = penalty
+        if "val_loss" in logs:
+            logs["val_data_loss"] = float(logs["val_loss"]) - penalty

@@ -190,24 +190,24 @@ def layer_table(model):
     """One `LayerRow` per Dense layer: units kept (a nonzero incoming weight), zeros, strength."""
     import numpy as np
 
-    from kreg import callbacks
-    from kreg.regularizers import Regularizer
+    from kreg import callbacks, layouts
+    from kreg.regularizers import kreg_regularizer
 
     measured = callbacks.measure_sparsity(model)  # the regularized kernels' zero fractions
     rows = []
     for layer in model.layers:
         kernel = layer.kernel
         w = np.asarray(kernel)
-        regularizer = kernel.regularizer
-        key = f"sparsity/{kernel.path}"
+        regularizer = kreg_regularizer(kernel)
+        key = f"sparsity/{layer.name}/kernel"
         rows.append(LayerRow(
             name=layer.name,
             path=kernel.path,
-            units_kept=int(np.any(w != 0, axis=0).sum()),
+            units_kept=int(layouts.alive_units(kernel).sum()),
             units=int(w.shape[-1]),
             sparsity=float(measured[key]) if key in measured else float(np.mean(w == 0)),
             strength=(float(np.asarray(regularizer.strength))
-                      if isinstance(regularizer, Regularizer) else None),
+                      if regularizer is not None else None),
         ))
     return rows
 

@@ -21,7 +21,9 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'kreg.plot needs matplotlib, which is not installed: pip install "kreg[plot]"'
     ) from error
 
+from kreg import _math
 from kreg import _validation
+from kreg import layouts
 
 __all__ = ["coefficient_paths", "score_vs_strength", "surviving_units", "training_curves"]
 
@@ -322,9 +324,9 @@ def training_curves(history, metrics=None, *, title=None):
 
 
 def _grouped_regularizer(variable):
-    from kreg.regularizers import GroupLasso, SparseGroupLasso
+    from kreg.regularizers import GroupLasso, SparseGroupLasso, kreg_regularizer
 
-    regularizer = getattr(variable, "regularizer", None)
+    regularizer = kreg_regularizer(variable)
     return regularizer if isinstance(regularizer, (GroupLasso, SparseGroupLasso)) else None
 
 
@@ -347,6 +349,8 @@ def _grouped_variables(model_or_regularized_layers):
         )
     pairs, seen = [], set()
     for layer in layers:
+        if layer.built:
+            layouts.bind(layer)
         found = [(v, _grouped_regularizer(v)) for v in layer.trainable_variables]
         found = [(v, r) for v, r in found if r is not None]
         if not found:
@@ -367,11 +371,11 @@ def _group_survival(variable, regularizer, tolerance):
     """Per-group norms and the mask of surviving groups (some `|w| > tolerance`)."""
     from keras import ops
 
-    w = ops.convert_to_tensor(variable)
-    grouping = regularizer.grouping(w.shape)
-    norms = np.asarray(ops.convert_to_numpy(regularizer.group_norms(w)), dtype="float64")
-    largest = np.asarray(ops.convert_to_numpy(grouping.group_max(ops.abs(w))), dtype="float64")
-    return norms, largest > tolerance
+    grouping = regularizer.grouping(variable)
+    norms = np.asarray(ops.convert_to_numpy(regularizer.group_norms(variable)), dtype="float64")
+    w = grouping.to_view(ops.convert_to_tensor(variable))
+    alive = np.asarray(ops.convert_to_numpy(_math.alive_groups(w, grouping, tolerance)))
+    return norms, alive
 
 
 def _group_kind(regularizer):

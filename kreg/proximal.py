@@ -22,23 +22,16 @@ References:
     neural networks", NeurIPS 2021 (ProxGen).
 """
 
-import platform
-import warnings
-
 import keras
 import numpy as np
 from keras import ops
 
 from kreg import _math
 from kreg import _validation
-from kreg.regularizers import Regularizer
+from kreg import layouts
+from kreg.regularizers import kreg_regularizer
 
 __all__ = ["Proximal", "proximal_step"]
-
-
-def _kreg_regularizer(variable):
-    regularizer = getattr(variable, "regularizer", None)
-    return regularizer if isinstance(regularizer, Regularizer) else None
 
 
 def _sgd_step(optimizer, variable, lr, momentum_step, dtype):
@@ -114,20 +107,6 @@ def _momentum(optimizer):
     return 0.0
 
 
-def _switch_gradient_off(regularizer):
-    """Mark `regularizer` prox-only now, even while a train step is being traced."""
-    if keras.backend.backend() == "tensorflow":
-        # TF-only: Keras builds the optimizer inside the first traced train step,
-        # after the loss (which reads the switch) was traced. `init_scope` runs the
-        # assignment immediately, so the switch is on when that graph first runs.
-        import tensorflow as tf
-
-        with tf.init_scope():
-            regularizer._prox_only.assign(True)
-    else:
-        regularizer._prox_only.assign(True)
-
-
 @keras.saving.register_keras_serializable(package="kreg")
 class Proximal(keras.optimizers.Optimizer):
     """Wraps a Keras optimizer to train kreg regularizers by their prox.
@@ -138,8 +117,13 @@ class Proximal(keras.optimizers.Optimizer):
 
         w <- reg.prox(w_after_update, step)
 
-    and the regularizer's gradient no longer enters the loss (the `loss` in logs
-    still includes the penalty value: it is the objective being minimised).
+    and the regularizer's own gradient is taken out of the gradient it receives
+    (each kreg regularizer knows it in closed form, `reg.gradient(w)`), so the
+    penalty acts through the prox alone. Nothing is switched on the regularizer:
+    the same regularizer under any other optimizer (after a recompile,
+    `clone_model`, `load_model`, in a second model) follows its gradient as
+    usual. The `loss` in logs includes the penalty value: it is the objective
+    being minimised.
     Variables without a kreg regularizer train exactly as under the inner
     optimizer, Keras regularizers included. The steps, in Keras's own formulas
     (`t` = the update's iteration count, starting at 1; `lr` the learning rate
@@ -166,13 +150,11 @@ class Proximal(keras.optimizers.Optimizer):
     (under `mixed_float16`, Keras wraps `Proximal` in a `LossScaleOptimizer`).
     A compiled model saves to `.keras` with its optimizer state.
 
-    In a custom training loop, call `optimizer.apply(grads, variables)` as
-    usual. The kreg penalties' gradient is switched off when the optimizer is
-    built; inside a `tf.function` that is in time for the first step even when
-    the first `apply` builds it, but when running eagerly call
-    `optimizer.build(model.trainable_variables)` before computing the first
-    loss. The switch stays on: a regularizer object trained by `Proximal` acts
-    only through a prox afterwards.
+    In a custom training loop, differentiate the loss `fit` differentiates,
+    penalties included (`loss + ops.sum(model.losses)`), and call
+    `optimizer.apply(grads, variables)` as usual: `Proximal` takes the
+    penalties' gradient out again. (For a loop whose loss leaves the penalties
+    out, use a plain optimizer and `kreg.proximal_step`.)
 
     Args:
         optimizer: the inner optimizer, an instance of exactly one of
@@ -262,7 +244,7 @@ class Proximal(keras.optimizers.Optimizer):
         return self.inner_optimizer.scale_loss(loss)
 
     def build(self, var_list):
-        """Builds the inner optimizer and switches the kreg penalties' gradient off."""
+        """Builds the inner optimizer (and the accumulated step of momentum SGD/RMSprop)."""
         if self.built:
             return
         self.inner_optimizer.build(var_list)
@@ -270,14 +252,11 @@ class Proximal(keras.optimizers.Optimizer):
             self._momentum_step = self.add_variable(
                 shape=(), dtype="float32", initializer="zeros", name="momentum_step"
             )
-        for variable in var_list:
-            regularizer = _kreg_regularizer(variable)
-            if regularizer is not None:
-                _switch_gradient_off(regularizer)
         super().build(var_list)
 
     def apply(self, grads, trainable_variables=None):
-        """Applies the inner optimizer's update, then the prox of each kreg regularizer."""
+        """Applies the inner optimizer's update to the gradients without the kreg
+        penalties' gradient, then the prox of each kreg regularizer."""
         if not self.built:
             if trainable_variables is None:
                 raise ValueError(
@@ -285,16 +264,6 @@ class Proximal(keras.optimizers.Optimizer):
                     "must already be built: call `optimizer.build(trainable_variables)` first."
                 )
             trainable_variables = list(trainable_variables)
-            if _executing_eagerly() and any(
-                _kreg_regularizer(v) is not None for v in trainable_variables
-            ):
-                warnings.warn(
-                    "kreg.Proximal was built by its first `apply`, running eagerly: the "
-                    "loss of this step was computed before the kreg penalties' gradient "
-                    "was switched off, so this step also followed their gradient. Call "
-                    "`optimizer.build(model.trainable_variables)` before the first step.",
-                    stacklevel=2,
-                )
             with keras.name_scope(self.name, caller=self):
                 self.build(trainable_variables)
         grads = list(grads)
@@ -303,14 +272,18 @@ class Proximal(keras.optimizers.Optimizer):
         trainable_variables = list(trainable_variables)
         inner = self.inner_optimizer
         pairs = []
-        for grad, variable in zip(grads, trainable_variables):
-            regularizer = _kreg_regularizer(variable)
+        for i, (grad, variable) in enumerate(zip(grads, trainable_variables)):
+            regularizer = kreg_regularizer(variable)
             if (
                 grad is not None
                 and regularizer is not None
                 and not getattr(variable, "overwrite_with_gradient", False)
             ):
-                pairs.append((variable, regularizer))
+                layout = regularizer._layout(variable)
+                grad = ops.convert_to_tensor(grad)
+                penalty = regularizer._gradient_in_layout(variable.value, layout)
+                grads[i] = grad - ops.cast(penalty, grad.dtype)
+                pairs.append((variable, regularizer, layout))
         # Read before the update: a learning-rate schedule is evaluated at the
         # iteration the update uses, and the accumulation counter is the one the
         # update tests.
@@ -333,7 +306,7 @@ class Proximal(keras.optimizers.Optimizer):
             momentum_step = _momentum(inner) * self._momentum_step + ops.cast(lr, "float32")
             self._momentum_step.assign(momentum_step)
         rule = _STEP_RULES[type(inner)]
-        for variable, regularizer in pairs:
+        for variable, regularizer, layout in pairs:
             dtype = _math.compute_dtype(variable.dtype)
             step = rule(
                 inner,
@@ -342,7 +315,7 @@ class Proximal(keras.optimizers.Optimizer):
                 None if momentum_step is None else ops.cast(momentum_step, dtype),
                 dtype,
             )
-            variable.assign(_compiled_prox(regularizer, variable.value, step))
+            variable.assign(regularizer._prox_in_layout(variable.value, step, layout))
         return None
 
     def finalize_variable_values(self, var_list):
@@ -360,62 +333,33 @@ class Proximal(keras.optimizers.Optimizer):
         return cls(optimizer, **config)
 
 
-_COMPILED_PROX = []
-
-
-def _compiled_prox(regularizer, w, step):
-    """`regularizer.prox(w, step)`, compiled with XLA on its own under TensorFlow.
-
-    The metric prox of the group penalties is a few dozen element-wise ops and
-    group reductions; run op by op (a train step without `jit_compile`) it costs
-    about twice what XLA makes of it, so it is compiled as one cluster even when
-    the surrounding step is not (inside a `jit_compile=True` step it is simply
-    inlined). TF-only; other backends, and TensorFlow on Apple-silicon GPUs where
-    Keras itself turns XLA off, call the prox directly.
-    """
-    if keras.backend.backend() != "tensorflow" or (
-        platform.system() == "Darwin" and "arm" in platform.processor().lower()
-    ):
-        return regularizer.prox(w, step)
-    if not _COMPILED_PROX:
-        import tensorflow as tf
-
-        # Regularizers are traced by identity (Python objects), tensors by shape.
-        _COMPILED_PROX.append(
-            tf.function(lambda r, x, s: r.prox(x, s), jit_compile=True, autograph=False)
-        )
-    return _COMPILED_PROX[0](regularizer, w, step)
-
-
-def _executing_eagerly():
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf  # TF-only: whether a graph is being traced
-
-        return tf.executing_eagerly()
-    return True
-
-
 def proximal_step(model_or_variables, step_size):
     """Replaces each kreg-regularized variable `w` by `reg.prox(w, step_size)`.
 
     For custom training loops that apply the gradient of the loss themselves:
     after `optimizer.apply(grads, variables)` with SGD at learning rate `lr`,
     `kreg.proximal_step(model, lr)` completes one proximal gradient step.
-    Runs as one `tf.function`, traced once per set of regularizers and variable
-    shapes: calling it with another `step_size` value does not retrace.
+    Under TensorFlow each variable's prox runs as one `tf.function`, kept on the
+    variable (it goes away with the model) and traced once: another
+    `step_size` value does not retrace.
 
     The penalties' gradient must not also enter the loss: leave
     `model.losses` out of the loss you differentiate.
 
     Args:
-        model_or_variables: a Keras model (its trainable variables that have a
-            kreg regularizer are used), or a list of variables each of which has
-            a kreg regularizer.
-        step_size: non-negative scalar, a Python number or a scalar tensor.
+        model_or_variables: a Keras model or layer (its trainable variables that
+            have a kreg regularizer are used; their layouts are bound, see
+            `kreg.layouts`), or a list of `keras.Variable`s each of which has a
+            kreg regularizer.
+        step_size: non-negative finite scalar: a Python number (converted to each
+            variable's own float dtype, so float64 stays exact) or a scalar
+            tensor.
 
     Raises:
         ValueError: when there is no variable with a kreg regularizer, when a
-            listed variable has none, or for a negative or non-finite step.
+            listed variable has none, or for a negative, non-finite or
+            non-scalar step.
+        TypeError: for a listed object that is not a `keras.Variable`.
 
     Example:
 
@@ -426,9 +370,10 @@ def proximal_step(model_or_variables, step_size):
     >>> np.round(w.numpy().astype(float), 4).tolist()
     [[0.7, -0.0], [0.2, 1.7]]
     """
-    if isinstance(model_or_variables, keras.Model):
+    if isinstance(model_or_variables, keras.layers.Layer):
+        layouts.bind(model_or_variables)
         variables = [
-            v for v in model_or_variables.trainable_variables if _kreg_regularizer(v) is not None
+            v for v in model_or_variables.trainable_variables if kreg_regularizer(v) is not None
         ]
         if not variables:
             raise ValueError(
@@ -446,52 +391,68 @@ def proximal_step(model_or_variables, step_size):
                 "non-empty list of variables. Received: model_or_variables=[]"
             )
         for variable in variables:
-            if not isinstance(variable, keras.Variable) or _kreg_regularizer(variable) is None:
+            if not isinstance(variable, keras.Variable):
+                raise TypeError(
+                    "Invalid type for argument `model_or_variables`: expected a Keras "
+                    "model or a list of `keras.Variable`s (a kreg regularizer is found "
+                    f"through `variable.regularizer`). Received: {_validation._short(variable)} "
+                    f"of type {type(variable).__module__}.{type(variable).__name__}, which "
+                    "is not a keras.Variable"
+                )
+            if kreg_regularizer(variable) is None:
                 raise ValueError(
                     "Invalid value for argument `model_or_variables`: expected variables "
                     "whose `regularizer` is a kreg regularizer. Received: "
-                    f"{getattr(variable, 'path', variable)!r} with regularizer "
-                    f"{getattr(variable, 'regularizer', None)!r}"
+                    f"{variable.path!r} with regularizer {variable.regularizer!r}"
                 )
     step = _check_scalar_step(step_size)
-    regularizers = tuple(_kreg_regularizer(v) for v in variables)
-    _prox_function()([v.value for v in variables], regularizers, step)
+    for variable in variables:
+        _prox_function(variable)(step)
 
 
 def _check_scalar_step(step_size):
-    """A Python/NumPy number (checked, as float32) or a scalar tensor (passed through)."""
+    """A Python/NumPy number (checked, as a float64 tensor) or a scalar tensor."""
     if _validation._is_real(step_size) or (
         isinstance(step_size, np.ndarray) and step_size.shape == ()
     ):
-        return ops.convert_to_tensor(
-            _validation.check_strength(step_size, name="step_size"), "float32"
-        )
+        value = _validation.check_strength(step_size, name="step_size", float32=False)
+        return ops.convert_to_tensor(value, "float64")
+    if step_size is None or isinstance(step_size, (str, bool, np.bool_)):
+        _validation.check_strength(step_size, name="step_size")  # raises
     step = ops.convert_to_tensor(step_size)
     if len(step.shape) != 0:
         raise ValueError(
             "Invalid value for argument `step_size`: expected a scalar. Received: "
             f"step_size of shape {tuple(step.shape)}"
         )
-    return step
+    value = _validation.concrete(step)
+    if value is not None:
+        _validation.check_strength(value, name="step_size", float32=False)
+    # float64 (exact for every float step): one trace whatever the step's dtype.
+    return ops.cast(step, "float64")
 
 
-_PROX_FUNCTION = []
+def _prox_function(variable):
+    """`fn(step)`: `variable.assign(prox)`, compiled under TensorFlow and kept on the variable.
 
-
-def _prox_function():
-    """The one `tf.function` behind `proximal_step` (TF-only: it assigns tf.Variables).
-
-    Variables are passed as arguments (not captured), regularizers as Python
-    objects (held weakly, traced by identity), the step as a tensor: one trace per
-    set of regularizers and variable shapes, whatever the step value.
+    The function lives as long as the variable (no process-wide cache keeps
+    models or their programs alive after `keras.backend.clear_session()`); the
+    step comes in as a tensor, so any step value reuses the one trace.
     """
-    if not _PROX_FUNCTION:
-        import tensorflow as tf
+    regularizer = kreg_regularizer(variable)
+    layout = regularizer._layout(variable)
+    cached = getattr(variable, "_kreg_prox_step", None)
+    if cached is not None and cached[0] is regularizer and cached[1] == layout:
+        return cached[2]
 
-        @tf.function(jit_compile=True, autograph=False)
-        def apply_prox(variables, regularizers, step):
-            for variable, regularizer in zip(variables, regularizers):
-                variable.assign(regularizer.prox(variable, step))
+    def apply_prox(step):
+        dtype = _math.compute_dtype(variable.dtype)
+        step = ops.cast(step, dtype)
+        variable.assign(regularizer._prox_in_layout(variable.value, step, layout))
 
-        _PROX_FUNCTION.append(apply_prox)
-    return _PROX_FUNCTION[0]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # TF-only: one graph per variable instead of eager ops
+
+        apply_prox = tf.function(apply_prox, autograph=False)
+    variable._kreg_prox_step = (regularizer, layout, apply_prox)
+    return apply_prox

@@ -16,9 +16,15 @@ arguments) each one has:
   `argmin_y sum_i (y_i - w_i)^2 / (2 step_i) + R(y)`, which is what adaptive
   optimizers need). It returns exact zeros and the input's dtype.
 
-The kernel layout assumed by the group penalties is Keras's: the last axis is the
-units or filters (Dense `(in, out)`, ConvND `(..., in, out)`), the one before it the
-inputs or channels; an Embedding matrix `(vocab, dim)` reads its rows as inputs.
+The group penalties read a layer's units and inputs from `kreg.layouts` (a
+Conv2DTranspose's filters, an LSTM unit's four gate columns, an EinsumDense's output
+axes, ...), so `groups="units"` always means the layer's units. A plain tensor or
+array is read in Keras's default kernel layout `(..., inputs, units)`.
+
+Nothing is silently wrong: a NaN weight gives a NaN penalty and a NaN prox group
+(never an exact zero), and bad strengths, steps and dtypes raise in the Keras voice
+(`ValueError` for a strength that is not a non-negative finite float32 number, as
+Keras's own regularizers).
 
 Mapping to scikit-learn for a mean-squared-error loss: Keras's `"mse"` is twice
 scikit-learn's data term `1/(2n) ||y - Xw||^2`, so `Lasso(alpha)` is
@@ -30,8 +36,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg import _keras
 from kreg import _math
 from kreg import _validation
+from kreg import layouts
 
 __all__ = ["Regularizer", "L1", "L2", "ElasticNet", "GroupLasso", "SparseGroupLasso"]
 
@@ -41,12 +49,37 @@ def _config_float(value):
     return float(repr(np.float32(value)).removeprefix("np.float32(").removesuffix(")"))
 
 
-class Regularizer(keras.regularizers.Regularizer):
-    """Base class of kreg's regularizers: a strength variable, a value and a prox.
+def kreg_regularizer(variable):
+    """The kreg regularizer of `variable`, or None (the one definition used everywhere)."""
+    regularizer = getattr(variable, "regularizer", None)
+    return regularizer if isinstance(regularizer, Regularizer) else None
 
-    Subclasses implement `_value(w)` (the penalty *without* the strength) and
-    `_prox(w, step, strength)`, both on tensors already in the compute dtype
-    (float32 or wider), and extend `get_config()` with their own arguments.
+
+class Strength(keras.Variable):
+    """The strength variable: a float32 `keras.Variable` that refuses bad values.
+
+    An `assign` with a concrete value (a number, an array, an eager tensor) is
+    checked like the constructor's `strength` argument: a negative, non-finite
+    or non-float32 value raises instead of being kept (and saved into a file
+    that could not be loaded). A value computed inside a compiled step cannot be
+    checked there; `kreg.callbacks.StrengthScheduler` checks its own.
+    """
+
+    def assign(self, value):
+        concrete = _validation.concrete(value)
+        if concrete is not None:
+            _validation.check_strength_array(concrete, name="strength")
+        return super().assign(value)
+
+
+class Regularizer(keras.regularizers.Regularizer):
+    """Base class of kreg's regularizers: a strength variable, a value, a gradient and a prox.
+
+    Subclasses implement `_value(w, layout)` (the penalty *without* the strength),
+    `_gradient(w, strength, layout)` and `_prox(w, step, strength, layout)`, on
+    tensors already in the compute dtype (float32 or wider), and extend
+    `get_config()` with their own arguments. `layout` is the weight's
+    `kreg.layouts.Layout` for the group penalties, None for the others.
 
     Args:
         strength: non-negative finite float; the initial value of `self.strength`.
@@ -54,19 +87,10 @@ class Regularizer(keras.regularizers.Regularizer):
 
     def __init__(self, strength):
         strength = _validation.check_strength(strength)
-        self._strength = keras.Variable(
-            strength, dtype="float32", trainable=False, name="strength"
-        )
-        # Internal hooks:
-        # - `_prox_only` (switched on by kreg.Proximal): the penalty enters the loss
-        #   without a gradient, because the optimizer applies it through the prox
-        #   instead. A variable, read when the step runs: Keras builds the optimizer
-        #   inside the first traced train step, after the loss was traced.
-        # - `_strength_source` (set by kreg.callbacks.StrengthScheduler(update="step"),
-        #   decided before a train step is traced): a callable returning this step's
-        #   strength, computed inside the compiled step; the value is written to
-        #   `self.strength` before it is used.
-        self._prox_only = keras.Variable(False, dtype="bool", trainable=False, name="prox_only")
+        self._strength = Strength(strength, dtype="float32", trainable=False, name="strength")
+        # Internal hook, set by kreg.callbacks.StrengthScheduler(update="step") before
+        # a train step is traced: a callable returning this step's strength, computed
+        # inside the compiled step; the value is written to `self.strength` before use.
         self._strength_source = None
 
     @property
@@ -74,43 +98,76 @@ class Regularizer(keras.regularizers.Regularizer):
         """The strength, a non-trainable float32 `keras.Variable`; `assign` to change it."""
         return self._strength
 
+    def _layout(self, weight, caller=None):
+        """The weight's layout where the penalty needs one (group penalties), else None."""
+        return None
+
     def __call__(self, x):
         """The penalty `R(x)` as a scalar tensor of dtype `keras.config.floatx()`.
 
         It is computed in float32 or wider and returned in Keras's float type, the
         dtype in which a model sums its losses, so a kreg penalty works on float16,
         bfloat16 and float64 layers alike (Keras's own regularizers return the
-        weight's dtype, which a float32 model cannot add to its loss).
+        weight's dtype, which a float32 model cannot add to its loss). A NaN
+        weight gives a NaN penalty. Group penalties read the units and inputs
+        from the layer that owns the weight (see `kreg.layouts`).
         """
+        layout = self._layout(x, _keras.regularization_caller())
         xc, dtype = _math._upcast(x)
         if self._strength_source is not None:
             self._strength.assign(ops.cast(self._strength_source(), "float32"))
-        value = ops.cast(self._strength, dtype) * self._value(xc)
-        value = ops.where(self._prox_only, ops.stop_gradient(value), value)
+        value = ops.cast(self._strength, dtype) * self._value(xc, layout)
         return ops.cast(value, keras.config.floatx())
 
-    def prox(self, w, step):
-        """`argmin_y 1/2 ||y - w||^2 + step * R(y)` (see the class docstring).
+    def gradient(self, w):
+        """The gradient of `R` at `w`, in closed form, as autodiff takes it.
 
-        Args:
-            w: the weight, a tensor or variable of any float dtype.
-            step: non-negative scalar, or a tensor broadcastable to `w` with one
-                step per weight (a diagonal metric).
-
-        Returns:
-            The prox point, a tensor of `w`'s shape and dtype.
+        At a kink (a zero weight for L1, a zero group for the group lasso) it is
+        the value autodiff gives, 0. `kreg.Proximal` subtracts it from the
+        gradients it receives, so the penalty acts through the prox alone.
         """
-        step = _validation.check_step(step)
+        return self._gradient_in_layout(w, self._layout(w))
+
+    def _gradient_in_layout(self, w, layout):
         w = ops.convert_to_tensor(w)
         wc, dtype = _math._upcast(w)
-        step = ops.cast(step, dtype)
         strength = ops.cast(self._strength, dtype)
-        return ops.cast(self._prox(wc, step, strength), w.dtype)
+        return ops.cast(self._gradient(wc, strength, layout), w.dtype)
 
-    def _value(self, w):
+    def prox(self, w, step):
+        """`argmin_y 1/2 ||y - w||^2 + step * R(y)` (see the module docstring).
+
+        Args:
+            w: the weight, a tensor or variable of a float dtype.
+            step: non-negative finite scalar, or a tensor/array broadcastable to
+                `w`'s shape (one step per weight: a diagonal metric).
+
+        Returns:
+            The prox point, a tensor of `w`'s shape and dtype. A NaN weight stays
+            NaN (its whole group for a group penalty).
+
+        Raises:
+            ValueError: a negative or non-finite step, or one whose shape does not
+                broadcast to `w`'s shape.
+            TypeError: a weight that is not floating-point.
+        """
+        return self._prox_in_layout(w, step, self._layout(w))
+
+    def _prox_in_layout(self, w, step, layout):
+        w = ops.convert_to_tensor(w)
+        _validation.check_float_weight(w, type(self).__name__)
+        wc, dtype = _math._upcast(w)
+        step = _validation.checked_step(step, tuple(w.shape), dtype)
+        strength = ops.cast(self._strength, dtype)
+        return ops.cast(self._prox(wc, step, strength, layout), w.dtype)
+
+    def _value(self, w, layout):
         raise NotImplementedError
 
-    def _prox(self, w, step, strength):
+    def _gradient(self, w, strength, layout):
+        raise NotImplementedError
+
+    def _prox(self, w, step, strength, layout):
         raise NotImplementedError
 
     def get_config(self):
@@ -146,10 +203,13 @@ class L1(Regularizer):
     def __init__(self, strength=0.01):
         super().__init__(strength)
 
-    def _value(self, w):
+    def _value(self, w, layout):
         return _math.l1_value(w)
 
-    def _prox(self, w, step, strength):
+    def _gradient(self, w, strength, layout):
+        return strength * _math.l1_gradient(w)
+
+    def _prox(self, w, step, strength, layout):
         return _math.soft_threshold(w, step * strength)
 
 
@@ -178,10 +238,13 @@ class L2(Regularizer):
     def __init__(self, strength=0.01):
         super().__init__(strength)
 
-    def _value(self, w):
+    def _value(self, w, layout):
         return _math.l2_value(w)
 
-    def _prox(self, w, step, strength):
+    def _gradient(self, w, strength, layout):
+        return 2 * strength * w
+
+    def _prox(self, w, step, strength, layout):
         return _math.elastic_net_prox(w, step, strength, 0.0)
 
 
@@ -218,11 +281,15 @@ class ElasticNet(Regularizer):
         super().__init__(strength)
         self.l1_ratio = _validation.check_l1_ratio(l1_ratio)
 
-    def _value(self, w):
+    def _value(self, w, layout):
         r = self.l1_ratio
         return r * _math.l1_value(w) + (1 - r) * _math.l2_value(w)
 
-    def _prox(self, w, step, strength):
+    def _gradient(self, w, strength, layout):
+        r = self.l1_ratio
+        return strength * (r * _math.l1_gradient(w) + 2 * (1 - r) * w)
+
+    def _prox(self, w, step, strength, layout):
         return _math.elastic_net_prox(w, step, strength, self.l1_ratio)
 
     def get_config(self):
@@ -230,48 +297,76 @@ class ElasticNet(Regularizer):
 
 
 class _Grouped(Regularizer):
-    """Shared machinery of the group penalties: the `groups` argument and its checks."""
+    """Shared machinery of the group penalties: the `groups` argument and the layout."""
 
     def __init__(self, strength, groups):
         super().__init__(strength)
         self.groups = _validation.check_groups(groups)
         self._groupings = {}
 
-    def grouping(self, shape):
-        """The `Grouping` of a weight of `shape`; refuses shapes the groups cannot split."""
-        shape = tuple(shape)
-        if shape in self._groupings:
-            return self._groupings[shape]
+    def _layout(self, weight, caller=None):
+        return layouts.resolve(weight, caller)
+
+    def grouping(self, weight):
+        """The `Grouping` of `weight`: a layer's variable, a tensor, a `Layout` or a shape.
+
+        A layer's variable is grouped by its layer's layout (`kreg.layouts`); a
+        tensor, an array or a shape by Keras's default `(..., inputs, units)`.
+        Refuses, naming the weight, what its layout cannot group.
+        """
+        if isinstance(weight, layouts.Layout):
+            layout = weight
+        elif isinstance(weight, (tuple, list)):
+            layout = layouts.generic(tuple(weight))
+        else:
+            layout = self._layout(weight)
+        if layout in self._groupings:
+            return self._groupings[layout]
+        grouping = self._make_grouping(layout)
+        self._groupings[layout] = grouping
+        return grouping
+
+    def _make_grouping(self, layout):
         name = type(self).__name__
+        shape = layout.shape
+        what = f"weight '{layout.name}'" if layout.name else "a weight"
         if any(s is None for s in shape):
             raise ValueError(
-                f"{name} needs a weight of fully known shape. Received: a weight of shape {shape}"
+                f"{name} needs a weight of fully known shape. Received: {what} of shape {shape}"
             )
         if len(shape) < 2:
             raise ValueError(
-                f"{name}(groups={self.groups!r}) needs a weight of rank >= 2 (units or "
-                "filters on the last axis, inputs or channels on the one before), such as "
-                "a Dense or Conv kernel or an Embedding matrix; use kreg.L1 or kreg.L2 for "
-                f"biases. Received: a weight of shape {shape}"
+                f"{name}(groups={self.groups!r}) needs a weight of rank >= 2 with units and "
+                "inputs, such as a Dense or Conv kernel or an Embedding matrix; use kreg.L1 "
+                f"or kreg.L2 for biases and scales. Received: {what} of shape {shape}"
+            )
+        mode = self.groups if isinstance(self.groups, str) else "inputs"
+        if layout.axes(mode) is None:
+            raise ValueError(
+                f"{name}(groups={mode!r}) cannot group {what} of shape {shape}: "
+                f"{layout.reason or 'its layout has no ' + mode}."
             )
         if isinstance(self.groups, str):
-            grouping = _math.Grouping(self.groups, shape)
-        else:
-            if len(self.groups) != shape[-2]:
-                raise ValueError(
-                    f"{name} was given {len(self.groups)} group ids, but a weight of shape "
-                    f"{shape} has {shape[-2]} inputs (its second-to-last axis): expected one "
-                    "group id per input."
-                )
-            grouping = _math.Grouping("ids", shape, ids=self.groups)
-        self._groupings[shape] = grouping
-        return grouping
+            return _math.Grouping(layout, self.groups)
+        if len(self.groups) != layout.num_inputs:
+            raise ValueError(
+                f"{name} was given {len(self.groups)} group ids, but {what} of shape "
+                f"{shape} has {layout.num_inputs} inputs: expected one group id per input."
+            )
+        return _math.Grouping(layout, "ids", ids=self.groups)
 
     def group_norms(self, w):
         """`||w_g||_2` for every group of `w`, a tensor of shape `(num_groups,)`."""
-        w = ops.convert_to_tensor(w)
-        wc, _ = _math._upcast(w)
-        return self.grouping(w.shape).group_norms(wc)
+        grouping = self.grouping(w)
+        wc, _ = _math._upcast(ops.convert_to_tensor(w))
+        return grouping.group_norms(grouping.to_view(wc))
+
+    def _in_view(self, w, step, layout, fn):
+        """`fn(w_view, step_view, grouping)` mapped back to `w`'s shape."""
+        grouping = self.grouping(layout)
+        if step is not None and len(step.shape) != 0:
+            step = grouping.to_view(ops.broadcast_to(step, grouping.shape))
+        return grouping.from_view(fn(grouping.to_view(w), step, grouping))
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups}
@@ -285,12 +380,13 @@ class GroupLasso(_Grouped):
     `y_g = w_g * max(0, 1 - step * strength * sqrt(p_g) / ||w_g||_2)`; a group whose
     norm is below its threshold becomes exactly zero as a whole.
 
-    `groups` says what a group is, for a kernel `(..., inputs, units)`:
+    `groups` says what a group is, in the layer's own terms (see `kreg.layouts`):
     `"units"` (all weights feeding one unit or filter: pruning units),
     `"inputs"` (all weights leaving one input feature or channel: feature
     selection), or a sequence of integer ids, one per input, where inputs with the
     same id form one group across all units (e.g. the one-hot columns of one
-    categorical variable). Groups of one weight each reduce it to `L1`.
+    categorical variable). Groups of one weight each reduce it to `L1`. A plain
+    tensor is read as `(..., inputs, units)`.
 
     Args:
         strength: non-negative float, held in the variable `self.strength`.
@@ -314,11 +410,19 @@ class GroupLasso(_Grouped):
     def __init__(self, strength=0.01, groups="units"):
         super().__init__(strength, groups)
 
-    def _value(self, w):
-        return _math.group_lasso_value(w, self.grouping(w.shape))
+    def _value(self, w, layout):
+        grouping = self.grouping(layout)
+        return _math.group_lasso_value(grouping.to_view(w), grouping)
 
-    def _prox(self, w, step, strength):
-        return _math.group_lasso_prox(w, step, strength, self.grouping(w.shape))
+    def _gradient(self, w, strength, layout):
+        return strength * self._in_view(
+            w, None, layout, lambda v, _, g: _math.group_lasso_gradient(v, g)
+        )
+
+    def _prox(self, w, step, strength, layout):
+        return self._in_view(
+            w, step, layout, lambda v, s, g: _math.group_lasso_prox(v, s, strength, g)
+        )
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -353,12 +457,25 @@ class SparseGroupLasso(_Grouped):
         super().__init__(strength, groups)
         self.l1_ratio = _validation.check_l1_ratio(l1_ratio)
 
-    def _value(self, w):
-        return _math.sparse_group_lasso_value(w, self.grouping(w.shape), self.l1_ratio)
+    def _value(self, w, layout):
+        grouping = self.grouping(layout)
+        return _math.sparse_group_lasso_value(grouping.to_view(w), grouping, self.l1_ratio)
 
-    def _prox(self, w, step, strength):
-        return _math.sparse_group_lasso_prox(
-            w, step, strength, self.l1_ratio, self.grouping(w.shape)
+    def _gradient(self, w, strength, layout):
+        r = self.l1_ratio
+        return strength * self._in_view(
+            w,
+            None,
+            layout,
+            lambda v, _, g: r * _math.l1_gradient(v) + (1 - r) * _math.group_lasso_gradient(v, g),
+        )
+
+    def _prox(self, w, step, strength, layout):
+        return self._in_view(
+            w,
+            step,
+            layout,
+            lambda v, s, g: _math.sparse_group_lasso_prox(v, s, strength, self.l1_ratio, g),
         )
 
     def get_config(self):

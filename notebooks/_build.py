@@ -298,7 +298,7 @@ print(f"units kept: {kept} of (128, 64); test accuracy {accuracy(model):.3f}")
 
 logs = history.history
 for name, total in (("hidden1", 128), ("hidden2", 64)):
-    path = model.get_layer(name).kernel.path
+    path = f"{name}/kernel"  # log keys: <layer>/<weight>, without the model's name
     # The monitor's last entry is NumPy's count on the final weights.
     assert np.isclose(logs[f"group_sparsity/{path}"][-1], 1 - kept[name] / total)
     assert logs[f"strength/{path}"][0] == 0.0 and np.isclose(logs[f"strength/{path}"][-1], STRENGTH)
@@ -342,8 +342,11 @@ plt.show()"""),
 are ordinary weights, so TensorFlow Serving, TFLite converters and `tf.saved_model.load` take
 it as is."""),
     ("code", """\
-model.export("pruned_digits_savedmodel", verbose=False)
-served = tf.saved_model.load("pruned_digits_savedmodel")
+import tempfile
+
+export_dir = os.path.join(tempfile.mkdtemp(), "pruned_digits_savedmodel")  # not the cwd
+model.export(export_dir, verbose=False)
+served = tf.saved_model.load(export_dir)
 predictions = served.serve(tf.constant(x_test)).numpy()
 print("served test accuracy:", np.mean(np.argmax(predictions, axis=1) == y_test))
 np.testing.assert_allclose(predictions, model.predict(x_test, verbose=0), rtol=1e-5, atol=1e-5)"""),

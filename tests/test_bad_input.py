@@ -50,7 +50,8 @@ def test_bad_strength_value(cls, value, shown):
     ids=["str", "None", "True", "False", "np_bool", "list", "complex"],
 )
 def test_non_numeric_strength(cls, value):
-    with pytest.raises(TypeError) as info:
+    # ValueError, as Keras's own L1/L2/L1L2 raise: kreg's classes are drop-ins.
+    with pytest.raises(ValueError) as info:
         cls(value)
     message = str(info.value)
     assert "`strength`" in message
@@ -202,5 +203,5 @@ def test_bad_prox_step(step):
 
 @pytest.mark.parametrize("step", [True, None, "0.5"], ids=["bool", "None", "str"])
 def test_non_numeric_prox_step(step):
-    with pytest.raises(TypeError, match=rf"`step`.*Received: step={re.escape(repr(step))}"):
+    with pytest.raises(ValueError, match=rf"`step`.*Received: step={re.escape(repr(step))}"):
         kreg.L1(0.1).prox(np.ones(3, "float32"), step)

@@ -45,8 +45,8 @@ def test_demo_table_files_and_saved_model(device, tmp_path, capsys):
             assert float(printed_strength) == pytest.approx(strength_expected)
             # The monitor's last epoch saw the same dead units as NumPy.
             dead = 1 - np.count_nonzero(np.any(w != 0, axis=0)) / w.shape[1]
-            assert history[f"group_sparsity/{kernel.path}"][-1] == pytest.approx(dead)
-            assert history[f"strength/{kernel.path}"] == pytest.approx([0.0, strength, strength])
+            assert history[f"group_sparsity/{name}/kernel"][-1] == pytest.approx(dead)
+            assert history[f"strength/{name}/kernel"] == pytest.approx([0.0, strength, strength])
     # The test is only meaningful if pruning happened and the layer is not all gone.
     assert 0 < int(table["hidden1"][0]) < 24
 

@@ -60,6 +60,7 @@ def five_layer_model(dtype=None):
     ]
     layers.append(keras.layers.Dense(2, dtype="float32"))  # float32 output for the loss
     model = keras.Sequential([keras.Input((4,))] + layers)
+    kreg.layouts.bind(model)  # the layers' kernels are used directly below
     return model, regs, layers
 
 

@@ -20,6 +20,7 @@ def test_top_level_names():
         "Proximal",
         "SparseGroupLasso",
         "callbacks",
+        "layouts",
         "proximal",
         "proximal_step",
         "regularizers",
@@ -32,9 +33,16 @@ def test_proximal_module_names():
 
 def test_callbacks_module_names():
     assert sorted(kreg.callbacks.__all__) == [
+        "PenaltyMonitor",
         "SparsityMonitor",
         "StrengthScheduler",
         "measure_sparsity",
+    ]
+
+
+def test_layouts_module_names():
+    assert sorted(kreg.layouts.__all__) == [
+        "Layout", "alive_units", "bind", "layout_of", "register"
     ]
 
 

@@ -1,0 +1,57 @@
+"""The one place where kreg reads Keras internals.
+
+Everything here depends on Keras details that are not public API. Each reader is
+small, named for what it reads, and pinned by `tests/test_keras_internals.py`, so
+a Keras release that changes one of them fails one named test instead of making
+kreg silently wrong.
+"""
+
+import sys
+
+import keras
+
+
+def flatten_layers(layer):
+    """`layer` and every layer nested in it, layers kept as attributes included.
+
+    Reads `Layer._flatten_layers`, Keras's own recursive walk (the only one that
+    also finds layers held as attributes of custom layers).
+    """
+    return list(layer._flatten_layers(include_self=True, recursive=True))
+
+
+def own_variables(layer):
+    """The variables created by `layer` itself (not by its sublayers).
+
+    Reads `Layer._trainable_variables` and `Layer._non_trainable_variables`.
+    """
+    return list(layer._trainable_variables) + list(layer._non_trainable_variables)
+
+
+def regularization_caller(depth=2):
+    """`(layer, variable)` when Keras's `Layer._get_regularization_losses` is calling.
+
+    Keras calls `variable.regularizer(value)` from that method; under a stateless
+    scope (the JAX trainer) `value` is a plain tensor, so the variable, and the
+    model or layer that walks it, are read from the caller's frame. Returns None
+    when the regularizer was called by anyone else.
+    """
+    frame = sys._getframe(depth)
+    for _ in range(3):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "_get_regularization_losses":
+            local = frame.f_locals
+            layer, variable = local.get("self"), local.get("variable")
+            if isinstance(layer, keras.layers.Layer) and isinstance(variable, keras.Variable):
+                return layer, variable
+            return None
+        frame = frame.f_back
+    return None
+
+
+def conv_lstm_cell_class():
+    """The class of ConvLSTM1D/2D/3D's cell (not exported by Keras)."""
+    from keras.src.layers.rnn.conv_lstm import ConvLSTMCell
+
+    return ConvLSTMCell

@@ -1,0 +1,77 @@
+"""Pins every Keras internal that kreg reads (all of them live in kreg/_keras.py).
+
+If a Keras release changes one of them, the matching test here fails by name,
+instead of kreg silently grouping or binding wrong.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import kreg
+from kreg import _keras
+
+
+def _nested_model():
+    inputs = keras.Input((3, 4))
+    mha = keras.layers.MultiHeadAttention(2, 2, name="attn")
+    h = mha(inputs, inputs)
+    out = keras.layers.LSTM(3, name="lstm")(h)
+    return keras.Model(inputs, out, name="net"), mha
+
+
+def test_flatten_layers_finds_sublayers_held_as_attributes():
+    model, mha = _nested_model()
+    layers = _keras.flatten_layers(model)
+    assert layers[0] is model
+    assert mha.query_dense in layers  # an attribute of MultiHeadAttention
+    assert any(isinstance(layer, keras.layers.LSTMCell) for layer in layers)
+
+
+def test_own_variables_are_exactly_the_layers_own_weights():
+    model, mha = _nested_model()
+    owned = {}
+    for layer in _keras.flatten_layers(model):
+        for variable in _keras.own_variables(layer):
+            assert id(variable) not in owned  # every variable has one owner
+            owned[id(variable)] = layer
+    assert set(owned) == {id(v) for v in model.weights}
+    assert owned[id(mha.query_dense.kernel)] is mha.query_dense
+    assert _keras.own_variables(mha) == []
+
+
+def test_regularization_caller_sees_the_model_and_the_variable():
+    seen = []
+
+    class Spy(keras.regularizers.Regularizer):
+        def __call__(self, x):
+            seen.append(_keras.regularization_caller())
+            return keras.ops.sum(x) * 0.0
+
+    layer = keras.layers.Dense(2, kernel_regularizer=Spy(), name="d")
+    model = keras.Sequential([keras.Input((3,)), layer], name="outer")
+    model.losses
+    assert seen == [(model, layer.kernel)]
+    seen.clear()
+    Spy()(np.ones(3))  # called by anyone else: no caller
+    assert seen == [None]
+
+
+def test_the_conv_lstm_cell_class():
+    layer = keras.layers.ConvLSTM1D(2, 3, name="c")
+    layer.build((None, 2, 6, 3))
+    assert isinstance(layer.cell, _keras.conv_lstm_cell_class())
+
+
+@pytest.mark.parametrize("fit", [False, True])
+def test_regularizers_bind_their_model_at_the_first_loss(fit):
+    model = keras.Sequential([keras.Input((1, 3)), keras.layers.Conv1DTranspose(
+        4, 1, kernel_regularizer=kreg.GroupLasso(0.1), name="t")])
+    kernel = model.layers[0].kernel
+    assert getattr(kernel, "_kreg_layout", None) is None
+    if fit:
+        model.compile("sgd", "mse")
+        model.fit(np.ones((2, 1, 3)), np.ones((2, 1, 4)), verbose=0)
+    else:
+        model.losses
+    assert kernel._kreg_layout.units == (1,)  # (k, filters, channels)
