@@ -3,14 +3,16 @@
 Public names (pinned by tests/test_public_api.py):
 
 * regularizers: `L1`, `L2`, `ElasticNet`, `GroupLasso`, `SparseGroupLasso`
-  (also in `kreg.regularizers`);
+  (also in `kreg.regularizers`); beyond the lasso: `MCP`, `SCAD`, `GroupMCP`,
+  `GroupSCAD`, `L0` (also in `kreg.nonconvex`);
 * proximal training: `Proximal`, `proximal_step` (also in `kreg.proximal`);
-* submodules: `kreg.regularizers`, `kreg.proximal`, `kreg.callbacks`, `kreg.layouts`
+* submodules: `kreg.regularizers`, `kreg.nonconvex`, `kreg.proximal`, `kreg.callbacks`, `kreg.layouts`
   (which axes of a layer's weight are its units and inputs); `kreg.plot`
   (needs matplotlib) and `kreg.demo` are imported on demand.
 """
 
-from kreg import callbacks, layouts, proximal, regularizers
+from kreg import callbacks, layouts, nonconvex, proximal, regularizers
+from kreg.nonconvex import L0, MCP, SCAD, GroupMCP, GroupSCAD
 from kreg.proximal import Proximal, proximal_step
 from kreg.regularizers import L1, L2, ElasticNet, GroupLasso, SparseGroupLasso
 
@@ -19,12 +21,18 @@ __version__ = "0.1.0"
 __all__ = [
     "ElasticNet",
     "GroupLasso",
+    "GroupMCP",
+    "GroupSCAD",
+    "L0",
     "L1",
     "L2",
+    "MCP",
     "Proximal",
+    "SCAD",
     "SparseGroupLasso",
     "callbacks",
     "layouts",
+    "nonconvex",
     "proximal",
     "proximal_step",
     "regularizers",

@@ -38,6 +38,7 @@ from keras import ops
 
 from kreg import _keras
 from kreg import _math
+from kreg import _math_nonconvex
 from kreg import _validation
 from kreg import layouts
 
@@ -47,6 +48,49 @@ __all__ = ["Regularizer", "L1", "L2", "ElasticNet", "GroupLasso", "SparseGroupLa
 def _config_float(value):
     """The shortest decimal that round-trips the float32 value (0.01, not 0.009999999776)."""
     return float(repr(np.float32(value)).removeprefix("np.float32(").removesuffix(")"))
+
+
+def _check_weights(weights, name="weights", ndim=None):
+    """Non-negative finite penalty weights as a float64 NumPy array (None stays None)."""
+    if weights is None:
+        return None
+    try:
+        array = np.array(weights, dtype="float64")
+    except (TypeError, ValueError):
+        raise _validation.invalid(name, "an array of non-negative finite numbers", weights) from None
+    if array.size == 0 or (ndim is not None and array.ndim != ndim):
+        what = "a non-empty 1-D array" if ndim == 1 else "a non-empty array"
+        raise _validation.invalid(name, f"{what} of non-negative finite numbers", weights)
+    if not (np.all(np.isfinite(array)) and np.all(array >= 0)):
+        raise _validation.invalid(
+            name,
+            "non-negative finite numbers (for an adaptive lasso, clip 1 / |w|^gamma, "
+            "e.g. 1 / np.maximum(np.abs(w), 1e-6) ** gamma)",
+            weights,
+        )
+    return array
+
+
+def _check_positive(value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise _validation.invalid("positive", "True or False", value)
+    return bool(value)
+
+
+def _weights_for(weights, w, owner):
+    """`weights` as a tensor of `w`'s dtype, refused unless it broadcasts to `w`'s shape."""
+    shape = tuple(w.shape)
+    try:
+        ok = tuple(np.broadcast_shapes(weights.shape, shape)) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{owner}: `weights` of shape {weights.shape} does not broadcast to the weight's "
+            f"shape {shape}: expected one weight per coefficient (or an array broadcastable "
+            "to the weight)."
+        )
+    return ops.convert_to_tensor(weights, w.dtype)
 
 
 def kreg_regularizer(variable):
@@ -75,7 +119,9 @@ class Strength(keras.Variable):
 class Regularizer(keras.regularizers.Regularizer):
     """Base class of kreg's regularizers: a strength variable, a value, a gradient and a prox.
 
-    Subclasses implement `_value(w, layout)` (the penalty *without* the strength),
+    Subclasses implement `_value(w, layout)` (the penalty *without* the strength;
+    or `_penalty(w, strength, layout)`, the penalty *with* it, where the strength
+    enters nonlinearly, as in `kreg.MCP`),
     `_gradient(w, strength, layout)` and `_prox(w, step, strength, layout)`, on
     tensors already in the compute dtype (float32 or wider), and extend
     `get_config()` with their own arguments. `layout` is the weight's
@@ -116,7 +162,7 @@ class Regularizer(keras.regularizers.Regularizer):
         xc, dtype = _math._upcast(x)
         if self._strength_source is not None:
             self._strength.assign(ops.cast(self._strength_source(), "float32"))
-        value = ops.cast(self._strength, dtype) * self._value(xc, layout)
+        value = self._penalty(xc, ops.cast(self._strength, dtype), layout)
         return ops.cast(value, keras.config.floatx())
 
     def gradient(self, w):
@@ -161,6 +207,10 @@ class Regularizer(keras.regularizers.Regularizer):
         strength = ops.cast(self._strength, dtype)
         return ops.cast(self._prox(wc, step, strength, layout), w.dtype)
 
+    def _penalty(self, w, strength, layout):
+        """`R(w)` with the strength; `strength * _value` unless the strength enters nonlinearly."""
+        return strength * self._value(w, layout)
+
     def _value(self, w, layout):
         raise NotImplementedError
 
@@ -180,15 +230,41 @@ class Regularizer(keras.regularizers.Regularizer):
 
 @keras.saving.register_keras_serializable(package="kreg")
 class L1(Regularizer):
-    """Lasso penalty `R(w) = strength * sum_i |w_i|`.
+    """Lasso penalty `R(w) = strength * sum_i v_i |w_i|` (`v_i = 1` unless `weights` is given).
 
-    Prox: `soft_threshold(w, step * strength) = sign(w) * max(|w| - step * strength, 0)`.
+    Prox: `soft_threshold(w, step * strength * v) = sign(w) * max(|w| - step * strength * v, 0)`;
+    with `positive=True`, `max(w - step * strength * v, 0)`.
 
     `kreg.L1(a)` has the value of `keras.regularizers.L1(a)`; under scikit-learn's
-    scaling with Keras's `"mse"`, `Lasso(alpha)` is `L1(2 * alpha)`.
+    scaling with Keras's `"mse"`, `Lasso(alpha)` is `L1(2 * alpha)` and
+    `Lasso(alpha, positive=True)` is `L1(2 * alpha, positive=True)`.
+
+    **Weights (the adaptive lasso, Zou 2006).** `weights` is an array of
+    non-negative finite numbers broadcastable to the weight's shape (one per
+    coefficient, or e.g. one per row), saved in the config. The adaptive lasso
+    fits once (ridge, least squares or a plain lasso), sets
+    `weights = 1 / np.maximum(np.abs(w_first), eps) ** gamma` (gamma = 1 is usual;
+    clipping keeps a zero first-fit coefficient from an infinite weight), and
+    refits with `L1(strength, weights=weights)`: large coefficients are barely
+    shrunk, small ones strongly, which removes most of the lasso's bias.
+    scikit-learn's equivalent is a lasso on the columns `X / weights`.
+
+    **Non-negative lasso.** `positive=True` constrains the weights to `w >= 0`
+    as scikit-learn's `Lasso(positive=True)` does: the prox projects, so under
+    `kreg.Proximal` every weight stays non-negative. The value `reg(w)` stays
+    `strength * sum_i v_i |w_i|`, the penalty of the feasible set, also for a
+    negative weight (rather than `+inf`, which would make the loss of a
+    not-yet-projected weight infinite); the constraint acts through the prox only,
+    so a plain optimizer (without `kreg.Proximal`) does not enforce it.
 
     Args:
         strength: non-negative float, held in the variable `self.strength`.
+        weights: None, or non-negative finite per-coefficient weights `v`
+            broadcastable to the weight.
+        positive: if True, constrain the weights to be non-negative.
+
+    References:
+        Zou, "The adaptive lasso and its oracle properties", JASA, 2006.
 
     Example:
 
@@ -198,19 +274,42 @@ class L1(Regularizer):
     1.625
     >>> np.asarray(reg.prox(np.array([1.0, -2.0, 0.25]), 1.0)).tolist()
     [0.5, -1.5, 0.0]
+    >>> np.asarray(kreg.L1(0.5, positive=True).prox(np.array([1.0, -2.0]), 1.0)).tolist()
+    [0.5, 0.0]
+    >>> np.asarray(kreg.L1(0.5, weights=[2.0, 0.0]).prox(np.array([1.0, -2.0]), 1.0)).tolist()
+    [0.0, -2.0]
     """
 
-    def __init__(self, strength=0.01):
+    def __init__(self, strength=0.01, weights=None, positive=False):
         super().__init__(strength)
+        self.weights = _check_weights(weights)
+        self.positive = _check_positive(positive)
+
+    def _v(self, w):
+        return None if self.weights is None else _weights_for(self.weights, w, "L1")
 
     def _value(self, w, layout):
-        return _math.l1_value(w)
+        if self.weights is None:
+            return _math.l1_value(w)
+        return _math_nonconvex.weighted_l1_value(w, self._v(w))
 
     def _gradient(self, w, strength, layout):
-        return strength * _math.l1_gradient(w)
+        v = self._v(w)
+        gradient = strength * _math.l1_gradient(w)
+        return gradient if v is None else gradient * v
 
     def _prox(self, w, step, strength, layout):
-        return _math.soft_threshold(w, step * strength)
+        v = self._v(w)
+        if self.positive:
+            return _math_nonconvex.positive_elastic_net_prox(w, step, strength, 1.0, v)
+        return _math.soft_threshold(w, step * strength if v is None else step * strength * v)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "weights": None if self.weights is None else self.weights.tolist(),
+            "positive": self.positive,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -257,11 +356,19 @@ class ElasticNet(Regularizer):
     `ElasticNet(s, 1)` is `L1(s)`, `ElasticNet(s, 0)` is `L2(s)`, and
     `ElasticNet(2 * a, 0.5)` is `keras.regularizers.L1L2(a, a)`. scikit-learn's
     `ElasticNet(alpha, l1_ratio=rho)` with Keras's `"mse"` is
-    `ElasticNet(alpha * (1 + rho), 2 * rho / (1 + rho))`.
+    `ElasticNet(alpha * (1 + rho), 2 * rho / (1 + rho))` (with `positive=True`
+    on both sides for the non-negative version).
+
+    `positive=True` constrains the weights to `w >= 0` (scikit-learn's
+    `ElasticNet(positive=True)`): the prox becomes
+    `max(w - step * strength * r, 0) / (1 + 2 * step * strength * (1 - r))`. As for
+    `L1(positive=True)`, the value `reg(w)` is the formula above for any `w` and
+    the constraint acts through the prox, i.e. under `kreg.Proximal`.
 
     Args:
         strength: non-negative float, held in the variable `self.strength`.
         l1_ratio: float in [0, 1], the share of the L1 term.
+        positive: if True, constrain the weights to be non-negative.
 
     References:
         Zou & Hastie, "Regularization and variable selection via the elastic
@@ -277,9 +384,10 @@ class ElasticNet(Regularizer):
     [0.5, -1.5]
     """
 
-    def __init__(self, strength=0.01, l1_ratio=0.5):
+    def __init__(self, strength=0.01, l1_ratio=0.5, positive=False):
         super().__init__(strength)
         self.l1_ratio = _validation.check_l1_ratio(l1_ratio)
+        self.positive = _check_positive(positive)
 
     def _value(self, w, layout):
         r = self.l1_ratio
@@ -290,10 +398,12 @@ class ElasticNet(Regularizer):
         return strength * (r * _math.l1_gradient(w) + 2 * (1 - r) * w)
 
     def _prox(self, w, step, strength, layout):
+        if self.positive:
+            return _math_nonconvex.positive_elastic_net_prox(w, step, strength, self.l1_ratio)
         return _math.elastic_net_prox(w, step, strength, self.l1_ratio)
 
     def get_config(self):
-        return {**super().get_config(), "l1_ratio": self.l1_ratio}
+        return {**super().get_config(), "l1_ratio": self.l1_ratio, "positive": self.positive}
 
 
 class _Grouped(Regularizer):
@@ -388,9 +498,17 @@ class GroupLasso(_Grouped):
     categorical variable). Groups of one weight each reduce it to `L1`. A plain
     tensor is read as `(..., inputs, units)`.
 
+    `weights` (one non-negative finite number `v_g` per group, in the order of
+    `reg.group_norms(w)`, saved in the config) makes it
+    `strength * sum_g v_g * sqrt(p_g) * ||w_g||_2`, the adaptive group lasso:
+    fit, set `v_g = 1 / max(||w_g||, eps)`, refit (see `kreg.L1`). skglm's
+    `WeightedGroupL2(alpha, weights=v * sqrt(p))` is `GroupLasso(2 * alpha, weights=v)`
+    with Keras's `"mse"`.
+
     Args:
         strength: non-negative float, held in the variable `self.strength`.
         groups: `"units"`, `"inputs"` or a sequence of integer group ids.
+        weights: None, or a 1-D array of non-negative finite per-group weights.
 
     References:
         Yuan & Lin, "Model selection and estimation in regression with grouped
@@ -407,22 +525,54 @@ class GroupLasso(_Grouped):
     [[2.7, 0.0], [3.6, 0.0]]
     """
 
-    def __init__(self, strength=0.01, groups="units"):
+    def __init__(self, strength=0.01, groups="units", weights=None):
         super().__init__(strength, groups)
+        self.weights = _check_weights(weights, ndim=1)
+
+    def _group_scale(self, grouping, dtype):
+        """`v_g * sqrt(p_g)` per group, refused unless there is one weight per group."""
+        if len(self.weights) != grouping.num_groups:
+            raise ValueError(
+                f"GroupLasso was given {len(self.weights)} group weights, but the weight of "
+                f"shape {grouping.shape} has {grouping.num_groups} groups "
+                f"(groups={self.groups!r}): expected one weight per group."
+            )
+        return ops.convert_to_tensor(self.weights * grouping.sqrt_sizes, dtype)
 
     def _value(self, w, layout):
         grouping = self.grouping(layout)
+        if self.weights is not None:
+            lam = self._group_scale(grouping, w.dtype)
+            return _math_nonconvex.weighted_group_lasso_value(grouping.to_view(w), grouping, lam)
         return _math.group_lasso_value(grouping.to_view(w), grouping)
 
     def _gradient(self, w, strength, layout):
+        if self.weights is not None:
+            lam = self._group_scale(self.grouping(layout), w.dtype)
+            return strength * self._in_view(
+                w, None, layout,
+                lambda v, _, g: _math_nonconvex.weighted_group_lasso_gradient(v, g, lam),
+            )
         return strength * self._in_view(
             w, None, layout, lambda v, _, g: _math.group_lasso_gradient(v, g)
         )
 
     def _prox(self, w, step, strength, layout):
+        if self.weights is not None:
+            lam = strength * self._group_scale(self.grouping(layout), w.dtype)
+            return self._in_view(
+                w, step, layout,
+                lambda v, s, g: _math_nonconvex.weighted_group_lasso_prox(v, s, g, lam),
+            )
         return self._in_view(
             w, step, layout, lambda v, s, g: _math.group_lasso_prox(v, s, strength, g)
         )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "weights": None if self.weights is None else self.weights.tolist(),
+        }
 
 
 @keras.saving.register_keras_serializable(package="kreg")

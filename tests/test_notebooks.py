@@ -26,12 +26,13 @@ NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def test_the_four_notebooks_exist_and_match_their_generator():
+def test_the_five_notebooks_exist_and_match_their_generator():
     assert NAMES == [
         "01_l1_vs_l2_paths",
         "02_group_lasso_pruning",
         "03_grouped_feature_selection",
         "04_choosing_lambda",
+        "05_beyond_the_lasso",
     ]
     sys.path.insert(0, str(NOTEBOOKS))
     try:
@@ -80,3 +81,5 @@ def test_notebook_runs_top_to_bottom(name, device, kernel_spec_manager, tmp_path
     print(f"{name}: {time.perf_counter() - start:.1f} s")
     # The kernel really was this interpreter.
     assert km.kernel_spec.argv[0] == sys.executable
+    # A notebook leaves nothing in the directory it runs in (a user's working tree).
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -15,16 +15,29 @@ def test_top_level_names():
     assert sorted(kreg.__all__) == [
         "ElasticNet",
         "GroupLasso",
+        "GroupMCP",
+        "GroupSCAD",
+        "L0",
         "L1",
         "L2",
+        "MCP",
         "Proximal",
+        "SCAD",
         "SparseGroupLasso",
         "callbacks",
         "layouts",
+        "nonconvex",
         "proximal",
         "proximal_step",
         "regularizers",
     ]
+
+
+def test_nonconvex_module_names():
+    assert sorted(kreg.nonconvex.__all__) == ["GroupMCP", "GroupSCAD", "L0", "MCP", "SCAD"]
+    for name in kreg.nonconvex.__all__:
+        assert getattr(kreg, name) is getattr(kreg.nonconvex, name)
+        assert issubclass(getattr(kreg, name), kreg.regularizers.Regularizer)
 
 
 def test_proximal_module_names():
