@@ -5,12 +5,15 @@ Public names (pinned by tests/test_public_api.py):
 * regularizers: `L1`, `L2`, `ElasticNet`, `GroupLasso`, `SparseGroupLasso`
   (also in `kreg.regularizers`);
 * proximal training: `Proximal`, `proximal_step` (also in `kreg.proximal`);
-* submodules: `kreg.regularizers`, `kreg.proximal`, `kreg.callbacks`, `kreg.layouts`
+* compaction: `compact`, `unit_counts` (also in `kreg.compaction`): a smaller
+  model without the units, filters and channels that structured sparsity zeroed;
+* submodules: `kreg.regularizers`, `kreg.compaction`, `kreg.proximal`, `kreg.callbacks`, `kreg.layouts`
   (which axes of a layer's weight are its units and inputs); `kreg.plot`
   (needs matplotlib) and `kreg.demo` are imported on demand.
 """
 
-from kreg import callbacks, layouts, proximal, regularizers
+from kreg import callbacks, compaction, layouts, proximal, regularizers
+from kreg.compaction import compact, unit_counts
 from kreg.proximal import Proximal, proximal_step
 from kreg.regularizers import L1, L2, ElasticNet, GroupLasso, SparseGroupLasso
 
@@ -24,8 +27,11 @@ __all__ = [
     "Proximal",
     "SparseGroupLasso",
     "callbacks",
+    "compact",
+    "compaction",
     "layouts",
     "proximal",
     "proximal_step",
     "regularizers",
+    "unit_counts",
 ]

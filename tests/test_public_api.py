@@ -20,11 +20,18 @@ def test_top_level_names():
         "Proximal",
         "SparseGroupLasso",
         "callbacks",
+        "compact",
+        "compaction",
         "layouts",
         "proximal",
         "proximal_step",
         "regularizers",
+        "unit_counts",
     ]
+
+
+def test_compaction_module_names():
+    assert sorted(kreg.compaction.__all__) == ["CompactionReport", "compact", "unit_counts"]
 
 
 def test_proximal_module_names():
