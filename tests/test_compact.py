@@ -243,8 +243,9 @@ _CASES = {
 }
 
 
+@pytest.mark.parametrize("bias", [0.0, 0.7], ids=["zero", "constant"])
 @pytest.mark.parametrize("case", sorted(_CASES))
-def test_every_listed_layer_predicts_the_same(case, rng):
+def test_every_listed_layer_predicts_the_same(case, bias, rng):
     shape, producer, under_test, kept = _CASES[case]()
     keras.utils.set_random_seed(0)
     inputs = keras.Input(shape, dtype="int32" if case == "Embedding" else "float32")
@@ -255,6 +256,10 @@ def test_every_listed_layer_predicts_the_same(case, rng):
         h = L.Flatten(name="flat")(h)
     model = keras.Model(inputs, L.Dense(3, name="out")(h))
     _zero_units(producer, [1, 4])  # incoming zero, bias zero: the constant 0
+    if bias and getattr(producer, "bias", None) is not None:
+        b = np.asarray(producer.bias)
+        b[[1, 4]] = [bias, -bias]  # a nonzero constant, folded downstream
+        _set(producer, bias=b)
     if case == "BatchNormalization":
         _set(under_test, moving_mean=rng.normal(size=6), gamma=rng.normal(size=6))
     x = (rng.integers(0, 9, size=(16,) + shape) if case == "Embedding"
@@ -399,3 +404,30 @@ def test_loads_in_a_fresh_process(tmp_path, rng):
                          env=env, check=True, timeout=120)
     got = np.asarray(json.loads(out.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(got, _predict(model, x), rtol=1e-5, atol=1e-6)
+
+
+def test_agrees_with_the_benchmarks_numpy_mlp_compaction(rng):
+    """bench/sparsity.py's Dense-only NumPy compaction (written separately) keeps the same units."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench.sparsity import compact as numpy_compact
+
+    model = _mlp()
+    for name, dead_in, dead_out in (("h1", [0, 2], [4]), ("h2", [3], [1])):
+        layer = model.get_layer(name)
+        k = np.asarray(layer.kernel)
+        k[:, dead_in] = 0
+        _set(layer, kernel=k, bias=rng.normal(size=k.shape[1]))
+    out = model.get_layer("out")
+    k = np.asarray(out.kernel)
+    k[1, :] = 0
+    _set(out, kernel=k)
+    k = np.asarray(model.get_layer("h2").kernel)
+    k[4, :] = 0
+    _set(model.get_layer("h2"), kernel=k)
+    weights = [(np.asarray(layer.kernel), np.asarray(layer.bias)) for layer in model.layers]
+    reference, kept = numpy_compact(weights)
+    small = kreg.compact(model)
+    assert [layer.units for layer in small.layers[:-1]] == kept == [2, 2]
+    for layer, (k_ref, b_ref) in zip(small.layers, reference):
+        np.testing.assert_allclose(np.asarray(layer.kernel), k_ref, rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(layer.bias), b_ref, rtol=1e-5, atol=1e-6)
