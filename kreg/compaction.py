@@ -238,10 +238,23 @@ def unit_counts(model, tolerance=0.0):
         model: a built Sequential or functional `keras.Model`.
         tolerance: a weight with `|w| <= tolerance` counts as zero (kreg's dead rule).
     """
-    return compact(model, tolerance, report=True, _build=False)[1].units
+    return _analyse(model, tolerance)[1].units
 
 
-def compact(model, tolerance=0.0, *, report=False, _build=True):
+def _analyse(model, tolerance):
+    """The rules at the fixed point and the `CompactionReport`."""
+    tolerance = _check(model, tolerance)
+    rules, kept_constants, boundaries, rounds = _plan(model, tolerance)
+    totals = _totals(model)
+    units = {}
+    for rule in rules:
+        kept = rule.units()
+        if kept is not None and rule.layer.name in totals:
+            units[rule.layer.name] = (kept, totals[rule.layer.name])
+    return rules, CompactionReport(units, boundaries, kept_constants, rounds)
+
+
+def compact(model, tolerance=0.0, *, report=False):
     """A new `keras.Model` without the units, filters and channels that cannot matter.
 
     `model` is left untouched. The new model has the same inputs and outputs, the
@@ -259,17 +272,7 @@ def compact(model, tolerance=0.0, *, report=False, _build=True):
     Returns:
         The compact model, or `(model, report)` with `report=True`.
     """
-    tolerance = _check(model, tolerance)
-    rules, kept_constants, boundaries, rounds = _plan(model, tolerance)
-    totals = _totals(model)
-    units = {}
-    for rule in rules:
-        kept = rule.units()
-        if kept is not None and rule.layer.name in totals:
-            units[rule.layer.name] = (kept, totals[rule.layer.name])
-    info = CompactionReport(units, boundaries, kept_constants, rounds)
-    if not _build:
-        return None, info
+    rules, info = _analyse(model, tolerance)
     small = _rebuild(model, rules)
     return (small, info) if report else small
 
@@ -288,8 +291,8 @@ def _rebuild(model, rules):
         except Exception as error:  # a custom layer without a working get_config
             raise ValueError(
                 f"kreg.compact could not re-create layer '{layer.name}' "
-                f"({type(layer).__name__}) from its config: {error}. Give the layer a "
-                "`get_config` that round-trips (see the Keras guide to serialization)."
+                f"({type(layer).__name__}) from its config (compact re-creates every layer "
+                f"from its config, as keras.models.clone_model does): {error}"
             ) from error
 
     small = keras.models.clone_model(model, clone_function=clone)
