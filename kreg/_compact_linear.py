@@ -182,7 +182,6 @@ class Depthwise(Rule):
             return super().constants(graph)
         const, value = graph.constants(self.x)
         kernel = self.weights["kernel"]
-        multiplier = kernel.shape[-1]
         alive = nonzero(kernel, self.tolerance).any(axis=tuple(range(kernel.ndim - 2)))
         foldable = self.config["padding"] == "valid" or all(k == 1 for k in kernel.shape[:-2])
         ok = const & (foldable | (value == 0))
@@ -192,7 +191,6 @@ class Depthwise(Rule):
         if "bias" in self.weights:
             pre = pre + self.weights["bias"].astype("float64")
         out = _apply_activation(keras.activations.get(self.config.get("activation")), pre)
-        del multiplier
         graph.set_constants(self.y, out_const, np.where(out_const, out, 0.0))
 
     def apply(self, graph):

@@ -81,7 +81,6 @@ class Rule:
         self.weights = {_weight_name(v): np.asarray(keras.ops.convert_to_numpy(v))
                         for v in layer.weights}
         self.config = layer.get_config()
-        self.note = None  # a line for the report
 
     @property
     def x(self):
@@ -101,7 +100,7 @@ class Rule:
         pass
 
     def units(self):
-        """`(kept, total)` channels for `kreg.unit_counts`, or None for a layer without units."""
+        """Output channels kept (for `kreg.unit_counts`), or None for a layer without units."""
         return None
 
     def new_weights(self, layer):
@@ -117,7 +116,6 @@ class Boundary(Rule):
         self.outputs = outputs
         self.tolerance = tolerance
         self.reason = reason
-        self.note = None
 
     def connect(self, graph):
         for t in self.inputs + self.outputs:
