@@ -6,12 +6,16 @@ Public names (pinned by tests/test_public_api.py):
   (also in `kreg.regularizers`); beyond the lasso: `MCP`, `SCAD`, `GroupMCP`,
   `GroupSCAD`, `L0` (also in `kreg.nonconvex`);
 * proximal training: `Proximal`, `proximal_step` (also in `kreg.proximal`);
-* submodules: `kreg.regularizers`, `kreg.nonconvex`, `kreg.proximal`, `kreg.callbacks`, `kreg.layouts`
+* compaction: `compact`, `unit_counts` (also in `kreg.compaction`): a smaller
+  model without the units, filters and channels that structured sparsity zeroed;
+* submodules: `kreg.regularizers`, `kreg.nonconvex`, `kreg.compaction`, `kreg.proximal`,
+  `kreg.callbacks`, `kreg.layouts`
   (which axes of a layer's weight are its units and inputs); `kreg.plot`
   (needs matplotlib) and `kreg.demo` are imported on demand.
 """
 
-from kreg import callbacks, layouts, nonconvex, proximal, regularizers
+from kreg import callbacks, compaction, layouts, nonconvex, proximal, regularizers
+from kreg.compaction import compact, unit_counts
 from kreg.nonconvex import L0, MCP, SCAD, GroupMCP, GroupSCAD
 from kreg.proximal import Proximal, proximal_step
 from kreg.regularizers import L1, L2, ElasticNet, GroupLasso, SparseGroupLasso
@@ -31,9 +35,12 @@ __all__ = [
     "SCAD",
     "SparseGroupLasso",
     "callbacks",
+    "compact",
+    "compaction",
     "layouts",
     "nonconvex",
     "proximal",
     "proximal_step",
     "regularizers",
+    "unit_counts",
 ]

@@ -55,3 +55,36 @@ def conv_lstm_cell_class():
     from keras.src.layers.rnn.conv_lstm import ConvLSTMCell
 
     return ConvLSTMCell
+
+
+def graph_nodes(model):
+    """`(nodes, inputs, outputs)` of a built Sequential or functional model.
+
+    `nodes` lists `(layer, input tensors, output tensors)` for every layer call of
+    the model's graph, inputs before the layers that read them (InputLayers left
+    out); `inputs` and `outputs` are the model's symbolic tensors. Reads
+    `Sequential._functional` (the functional graph a Sequential model builds
+    once its input shape is known), `Functional._nodes_by_depth`, `Node.operation`,
+    `Node.input_tensors`, `Node.output_tensors` and `Node.is_input`.
+    """
+    graph = model
+    if isinstance(model, keras.Sequential):
+        graph = getattr(model, "_functional", None)
+        if graph is None:
+            raise ValueError(
+                "Invalid value for argument `model`: expected a built model (give the "
+                "Sequential model a `keras.Input` or call it on data first). Received: "
+                f"model '{model.name}', not built")
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if by_depth is None:
+        raise ValueError(
+            "Invalid value for argument `model`: expected a Sequential or functional "
+            f"model (a graph of layers). Received: model '{model.name}' of type "
+            f"{type(model).__name__}, a subclassed model whose graph Keras does not record")
+    nodes = []
+    for depth in sorted(by_depth, reverse=True):
+        for node in by_depth[depth]:
+            if node.is_input:
+                continue
+            nodes.append((node.operation, list(node.input_tensors), list(node.output_tensors)))
+    return nodes, list(graph.inputs), list(graph.outputs)

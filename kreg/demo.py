@@ -12,7 +12,10 @@ without regularization as a baseline, then
   weights, strength) and the test accuracy against the baseline's;
 * writes `training_curves.png` and `surviving_units.png` (see `kreg.plot`) and
   the exported SavedModel `saved_model/` into the output folder, and checks that
-  the SavedModel serves the model's predictions.
+  the SavedModel serves the model's predictions;
+* ends with `kreg.compact(model)`: the model without its removed units, its
+  parameters, file sizes and CPU latency beside the original's, exported as
+  `compact_saved_model/` and checked to serve the original's predictions.
 
 Every option has a default (`python -m kreg.demo --help`); needs scikit-learn and
 matplotlib: `pip install "kreg[demo]"`.
@@ -60,7 +63,8 @@ def build_parser():
             "Train a digits MLP with kreg.GroupLasso(groups='units'), kreg.Proximal, a "
             "warm-up StrengthScheduler and SparsityMonitor, and an unregularized baseline; "
             "print the units each hidden layer keeps and the accuracy against the baseline; "
-            "write plots (PNG) and the exported SavedModel into --output-dir."
+            "write plots (PNG) and the exported SavedModel into --output-dir; end with "
+            "kreg.compact(model): its size and latency beside the original's, exported too."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -125,6 +129,8 @@ class DemoResult:
     output_dir: str
     files: dict = field(default_factory=dict)
     seconds: float = 0.0
+    compact: object = None
+    compact_sizes: dict = field(default_factory=dict)
 
 
 def load_data(seed):
@@ -229,6 +235,72 @@ def _accuracy(model, x, y):
     return float(np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == y))
 
 
+def _directory_bytes(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path)
+               for f in files)
+
+
+def _latency_ms(models, x, rounds=15, calls=20):
+    """Median milliseconds per forward call of each model, measured interleaved."""
+    import numpy as np
+    import tensorflow as tf
+
+    fns = {name: tf.function(lambda x, m=m: m(x, training=False)) for name, m in models.items()}
+    x = tf.constant(x)
+    for fn in fns.values():
+        fn(x).numpy()
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                y = fn(x)
+            y.numpy()
+            samples[name].append((time.perf_counter() - start) / calls)
+    return {name: 1e3 * float(np.median(v)) for name, v in samples.items()}
+
+
+def compact_and_compare(model, x_test, output_dir, files):
+    """`kreg.compact(model)`: sizes and latency beside `model`'s; exports the compact model."""
+    import numpy as np
+    import tensorflow as tf
+
+    import kreg
+
+    small, report = kreg.compact(model, report=True)
+    files["model_keras"] = os.path.join(output_dir, "model.keras")
+    files["compact_keras"] = os.path.join(output_dir, "compact.keras")
+    files["compact_saved_model"] = os.path.join(output_dir, "compact_saved_model")
+    model.save(files["model_keras"])
+    small.save(files["compact_keras"])
+    small.export(files["compact_saved_model"], verbose=False)
+    served = tf.saved_model.load(files["compact_saved_model"])
+    expected = model.predict(x_test, verbose=0)
+    difference = float(np.max(np.abs(np.asarray(served.serve(x_test)) - expected)))
+    sizes = {
+        "params": (model.count_params(), small.count_params()),
+        "keras_bytes": (_directory_bytes(files["model_keras"]),
+                        _directory_bytes(files["compact_keras"])),
+        "saved_model_bytes": (_directory_bytes(files["saved_model"]),
+                              _directory_bytes(files["compact_saved_model"])),
+    }
+    for batch, x in (("1", x_test[:1]), (str(len(x_test)), x_test)):
+        ms = _latency_ms({"original": model, "compact": small}, x)
+        sizes[f"latency_ms_batch_{batch}"] = (ms["original"], ms["compact"])
+    print("\nkreg.compact(model): units kept "
+          + ", ".join(f"{name} {k}/{n}" for name, (k, n) in report.units.items()))
+    header = f"{'':<26} {'original':>12} {'compact':>12} {'ratio':>7}"
+    print(header + "\n" + "-" * len(header))
+    for key, (a, b) in sizes.items():
+        text = (lambda v: f"{v:.3f}") if key.startswith("latency") else (lambda v: f"{v:,}")
+        print(f"{key:<26} {text(a):>12} {text(b):>12} {a / b:>6.2f}x")
+    print(f"compact_saved_model/ serves the original model's predictions "
+          f"(max difference {difference:.1e})")
+    return small, sizes, difference
+
+
 def _compile(model, learning_rate, proximal, steps_per_epoch):
     import keras
 
@@ -324,16 +396,20 @@ def main(argv=None):
     reloaded = tf.saved_model.load(files["saved_model"])  # keep it: it owns the variables
     served = np.asarray(reloaded.serve(x_test))
     difference = float(np.max(np.abs(served - model.predict(x_test, verbose=0))))
-    seconds = time.perf_counter() - start
     print(f"\nwrote to {output_dir}:")
     print("  training_curves.png  accuracy, sparsity and strength per epoch")
     print("  surviving_units.png  norm of every hidden unit; grey ones are exactly zero")
     print(f"  saved_model/         SavedModel; its `serve` endpoint matches model.predict "
           f"(max difference {difference:.1e})")
+    small, sizes, _ = compact_and_compare(model, x_test, output_dir, files)
+    print("  model.keras, compact.keras  the model and its compact version (.keras)")
+    print("  compact_saved_model/ the compact model as a SavedModel")
+    seconds = time.perf_counter() - start
     print(f"done in {seconds:.0f} s")
     return DemoResult(model=model, baseline=baseline, history=history, rows=rows,
                       accuracy=accuracy, baseline_accuracy=baseline_accuracy,
-                      output_dir=output_dir, files=files, seconds=seconds)
+                      output_dir=output_dir, files=files, seconds=seconds,
+                      compact=small, compact_sizes=sizes)
 
 
 if __name__ == "__main__":

@@ -149,3 +149,32 @@ def test_quick_run_writes_consistent_json(tmp_path, device):
     for heading in ("## Goals", "## 1. Overhead", "## 2. Proximal", "## 3. Sparsity",
                     "## 4. Lasso path"):
         assert heading in text
+
+
+@pytest.mark.slow
+def test_compact_quick_run_is_consistent(tmp_path):
+    """`python -m bench.compact --quick`: the compact model predicts the sparse one's, the
+    ratios are those of the raw numbers, and the markdown section is written."""
+    out = tmp_path / "compact.json"
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n")
+    done = subprocess.run([sys.executable, "-m", "bench.compact", "--quick", "--out", str(out),
+                           "--markdown", str(markdown)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert set(result["models"]) == {"mlp", "cnn", "resnet"}
+    for model in result["models"].values():
+        assert model["agreement"]["test_max_abs_over_scale"] <= 1e-5
+        assert model["agreement"]["random_max_abs_over_scale"] <= 1e-5
+        assert model["accuracy"]["compact"] == model["accuracy"]["sparse"]
+        size = model["size"]
+        assert size["compact"]["params"] <= size["sparse"]["params"]
+        for timing in model["latency"].values():
+            medians = {k: v["median"] for k, v in timing["seconds"].items()}
+            assert timing["speedup"]["ratio"] == pytest.approx(
+                medians["sparse"] / medians["compact"])
+            assert timing["noise_floor"]["ratio"] == pytest.approx(
+                medians["sparse_twin"] / medians["sparse"])
+    text = markdown.read_text()
+    assert text.startswith("# Benchmarks\n") and "## 5. Compaction (`kreg.compact`)" in text

@@ -65,6 +65,26 @@ def test_demo_table_files_and_saved_model(device, tmp_path, capsys):
     np.testing.assert_allclose(np.asarray(reloaded.serve(x_test)), predictions,
                                rtol=1e-5, atol=1e-6)
 
+    # It ends with the compact model: smaller, same predictions, exported.
+    import kreg
+
+    small = result.compact
+    assert result.compact_sizes["params"] == (model.count_params(), small.count_params())
+    assert small.count_params() < model.count_params()
+    counts = kreg.unit_counts(model)
+    assert [layer.units for layer in small.layers] == [counts[n][0] for n in counts]
+    assert "kreg.compact(model): units kept " + ", ".join(
+        f"{n} {k}/{t}" for n, (k, t) in counts.items()) in printed
+    assert re.search(rf"^params\s+{model.count_params():,}\s+{small.count_params():,}\s",
+                     printed, flags=re.M)
+    for key in ("keras_bytes", "saved_model_bytes", "latency_ms_batch_1",
+                f"latency_ms_batch_{len(x_test)}"):
+        assert re.search(rf"^{key}\s+[\d.,]+\s+[\d.,]+\s+[\d.]+x$", printed, flags=re.M)
+    served = tf.saved_model.load(str(out / "compact_saved_model"))
+    np.testing.assert_allclose(np.asarray(served.serve(x_test)), predictions,
+                               rtol=1e-5, atol=1e-5)
+    assert (out / "compact.keras").stat().st_size == result.compact_sizes["keras_bytes"][1]
+
 
 @pytest.mark.parametrize(
     "argv, message",

@@ -75,3 +75,26 @@ def test_regularizers_bind_their_model_at_the_first_loss(fit):
     else:
         model.losses
     assert kernel._kreg_layout.units == (1,)  # (k, filters, channels)
+
+
+def test_graph_nodes_of_sequential_and_functional_models():
+    inputs = keras.Input((3,), name="x")
+    a = keras.layers.Dense(2, name="a")(inputs)
+    b = keras.layers.Dense(2, name="b")(inputs)
+    out = keras.layers.Add(name="add")([a, b])
+    model = keras.Model(inputs, out)
+    nodes, ins, outs = _keras.graph_nodes(model)
+    names = [layer.name for layer, _, _ in nodes]
+    assert sorted(names[:2]) == ["a", "b"] and names[2] == "add"  # readers after writers
+    add_inputs = nodes[2][1]
+    assert [t is a for t in add_inputs] == [True, False] and add_inputs[1] is b
+    assert nodes[2][2] == [out] and ins == [inputs] and outs == [out]
+
+    seq = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d"),
+                            keras.layers.ReLU(name="r")])
+    nodes, ins, outs = _keras.graph_nodes(seq)
+    assert [layer.name for layer, _, _ in nodes] == ["d", "r"]
+    assert nodes[0][2][0] is nodes[1][1][0]  # the tensor d writes is the one r reads
+    assert ins[0] is nodes[0][1][0] and outs[0] is nodes[1][2][0]
+    with pytest.raises(ValueError, match="expected a built model"):
+        _keras.graph_nodes(keras.Sequential([keras.layers.Dense(2)]))

@@ -25,11 +25,14 @@ def test_top_level_names():
         "SCAD",
         "SparseGroupLasso",
         "callbacks",
+        "compact",
+        "compaction",
         "layouts",
         "nonconvex",
         "proximal",
         "proximal_step",
         "regularizers",
+        "unit_counts",
     ]
 
 
@@ -38,6 +41,10 @@ def test_nonconvex_module_names():
     for name in kreg.nonconvex.__all__:
         assert getattr(kreg, name) is getattr(kreg.nonconvex, name)
         assert issubclass(getattr(kreg, name), kreg.regularizers.Regularizer)
+
+
+def test_compaction_module_names():
+    assert sorted(kreg.compaction.__all__) == ["CompactionReport", "compact", "unit_counts"]
 
 
 def test_proximal_module_names():
