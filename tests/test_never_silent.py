@@ -288,6 +288,23 @@ def test_network_slimming_zeroes_batchnorm_channels_and_counts_them(rng):
     assert history.history["sparsity/bn/gamma"][-1] == pytest.approx(dead)
 
 
+def test_batchnorm_makes_the_fit_blind_to_a_filters_scale(rng):
+    """Why GroupLasso on a conv before BatchNorm selects nothing (README): in training,
+    BatchNorm's output does not change when one filter is scaled, so the penalty can
+    shrink any filter at no cost to the data loss."""
+    inputs = keras.Input((6, 6, 3))
+    conv = keras.layers.Conv2D(4, 3, use_bias=False)
+    bn = keras.layers.BatchNormalization(epsilon=1e-9)
+    model = keras.Model(inputs, bn(conv(inputs)))
+    x = rng.normal(size=(16, 6, 6, 3)).astype("float32")
+    before = np.asarray(model(x, training=True))
+    k = conv.kernel.numpy()
+    k[..., 1] *= 0.05
+    conv.kernel.assign(k)
+    after = np.asarray(model(x, training=True))
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-4)
+
+
 def test_penalty_monitor_gives_the_validation_loss_without_the_penalty(rng):
     reg = kreg.L1(0.0)
     model = _two_weight_model(reg)
