@@ -78,7 +78,7 @@ class Rule:
         self.inputs = inputs  # graph tensors (see compaction._Tensor)
         self.outputs = outputs
         self.tolerance = tolerance
-        self.weights = {_weight_name(v): np.asarray(keras.ops.convert_to_numpy(v))
+        self.weights = {_weight_name(v): np.array(keras.ops.convert_to_numpy(v))
                         for v in layer.weights}
         self.config = layer.get_config()
 

@@ -50,6 +50,45 @@ def regularization_caller(depth=2):
     return None
 
 
+def public_optimizer_class(optimizer):
+    """The `keras.optimizers` class whose update `optimizer` performs.
+
+    Under the PyTorch backend `keras.optimizers.Adam(...)` returns an instance of
+    a backend subclass (`keras.src.backend.torch.optimizers.torch_adam.Adam`)
+    that implements the same update; that subclass is read as its public base.
+    Any other subclass is returned as itself (it may change the update).
+    """
+    cls = type(optimizer)
+    if cls.__module__.startswith("keras.src.backend."):
+        for base in cls.__mro__[1:]:
+            if base.__module__.startswith("keras.src.optimizers."):
+                return base
+    return cls
+
+
+# The per-variable slots of Keras's optimizers, by the names kreg uses for them.
+_SLOTS = {
+    "velocity": "_velocities",  # Adam, AdamW, Nadam, RMSprop: second moments
+    "velocity_hat": "_velocity_hats",  # Adam/AdamW with amsgrad
+    "average_gradient": "_average_gradients",  # centered RMSprop
+    "accumulator": "_accumulators",  # Adagrad
+}
+
+
+def optimizer_slot(optimizer, slot, variable):
+    """The optimizer's `slot` variable for `variable` (e.g. Adam's second moment).
+
+    Reads `Optimizer._get_variable_index` and the slot lists `_velocities`,
+    `_velocity_hats`, `_average_gradients`, `_accumulators`.
+    """
+    return getattr(optimizer, _SLOTS[slot])[optimizer._get_variable_index(variable)]
+
+
+def optimizer_iterations_variable(optimizer):
+    """The optimizer's own iteration counter variable (`Optimizer._iterations`)."""
+    return optimizer._iterations
+
+
 def conv_lstm_cell_class():
     """The class of ConvLSTM1D/2D/3D's cell (not exported by Keras)."""
     from keras.src.layers.rnn.conv_lstm import ConvLSTMCell

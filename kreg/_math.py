@@ -71,9 +71,20 @@ def soft_threshold(x, threshold):
     return ops.sign(x) * positive_part(ops.abs(x) - threshold)
 
 
+def magnitude(w):
+    """`|w|`, written as `sign(w) * w` so that autodiff gives `sign(w)`, 0 at 0, on every backend.
+
+    JAX differentiates `abs` at 0 as 1, TensorFlow and PyTorch as 0. kreg's
+    closed-form gradients use 0 (the subgradient of least norm), and
+    `kreg.Proximal` subtracts them from the autodiff gradient of the loss, so the
+    two must agree on every backend. Used by every penalty *value*.
+    """
+    return ops.sign(w) * w
+
+
 def l1_value(w):
     """`sum_i |w_i|`."""
-    return ops.sum(ops.abs(w))
+    return ops.sum(magnitude(w))
 
 
 def l2_value(w):
@@ -234,6 +245,14 @@ class Grouping:
             _, segment_ids = np.unique(np.asarray(self.ids), return_inverse=True)
             self.segment_ids = segment_ids.astype("int32").reshape(-1)
             sizes = np.bincount(self.segment_ids) * per_group
+            # Row g lists the positions of group g, padded with `count` (a pad entry).
+            # Reducing over rows is exact in every dtype: Keras's PyTorch segment
+            # reductions accumulate in float32 (Keras 3.15), which would round float64.
+            members = [np.flatnonzero(self.segment_ids == g) for g in range(len(sizes))]
+            width = max(len(m) for m in members)
+            self._rows = np.full((len(members), width), count, "int32")
+            for g, m in enumerate(members):
+                self._rows[g, : len(m)] = m
         self.count = count
         self.num_groups = int(len(sizes))
         self.sizes = sizes.astype("int64")
@@ -257,21 +276,22 @@ class Grouping:
     def from_view(self, x):
         return x if self.view == self.shape else ops.reshape(x, self.shape)
 
-    def _reduce(self, x, reducer, segment_reducer):
+    def _reduce(self, x, reducer, pad):
         if self.axes:
             x = reducer(x, axis=self.axes)
         x = ops.reshape(x, (self.count,))
         if self.segment_ids is not None:
-            x = segment_reducer(x, self.segment_ids, num_segments=self.num_groups)
+            x = ops.concatenate([x, ops.full((1,), pad, x.dtype)])
+            x = reducer(ops.take(x, self._rows, axis=0), axis=1)
         return x
 
     def group_sum(self, x):
         """Per-group sums of a tensor in the view: shape `(num_groups,)`."""
-        return self._reduce(x, ops.sum, ops.segment_sum)
+        return self._reduce(x, ops.sum, 0)
 
     def group_max(self, x):
         """Per-group maxima: shape `(num_groups,)`."""
-        return self._reduce(x, ops.max, ops.segment_max)
+        return self._reduce(x, ops.max, float("-inf"))
 
     def expand(self, values):
         """Per-group values reshaped to broadcast against the view (no copy to full size)."""

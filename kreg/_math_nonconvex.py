@@ -37,7 +37,7 @@ def mcp_abs(a, lam, gamma):
 
 def mcp_value(w, lam, gamma):
     """`sum_i MCP_{lam, gamma}(w_i)`; NaN weights give NaN."""
-    return ops.sum(mcp_abs(ops.abs(w), lam, gamma))
+    return ops.sum(mcp_abs(_math.magnitude(w), lam, gamma))
 
 
 def mcp_derivative_abs(a, lam, gamma):
@@ -94,7 +94,7 @@ def scad_abs(a, lam, alpha):
 
 def scad_value(w, lam, alpha):
     """`sum_i SCAD_{lam, alpha}(w_i)`; NaN weights give NaN."""
-    return ops.sum(scad_abs(ops.abs(w), lam, alpha))
+    return ops.sum(scad_abs(_math.magnitude(w), lam, alpha))
 
 
 def scad_derivative_abs(a, lam, alpha):
@@ -185,7 +185,7 @@ def positive_elastic_net_prox(w, step, strength, l1_ratio, weights=None):
 
 def weighted_l1_value(w, weights):
     """`sum_i v_i |w_i|`."""
-    return ops.sum(weights * ops.abs(w))
+    return ops.sum(weights * _math.magnitude(w))
 
 
 # ------------------------------------------------------------------- group penalties

@@ -78,32 +78,6 @@ def check_strength_array(array, name="strength"):
     return value
 
 
-def concrete(value):
-    """`value` as a NumPy array when it is known now (not a symbolic/traced tensor), else None."""
-    if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
-        return np.asarray(value)
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        if isinstance(value, tf.Tensor) and not tf.is_symbolic_tensor(value):
-            return value.numpy()
-        if isinstance(value, tf.Variable) and tf.executing_eagerly():
-            return value.numpy()
-        return None
-    if backend == "jax":
-        import jax
-
-        if isinstance(value, jax.core.Tracer):
-            return None
-    try:
-        return np.asarray(keras.ops.convert_to_numpy(value))
-    except Exception:  # a symbolic tensor of another backend
-        return None
-
-
 def check_float_weight(w, owner):
     """The prox is defined for floating-point weights only."""
     import keras
@@ -130,7 +104,9 @@ def checked_step(step, shape, dtype):
 
     if _is_real(step) or step is None or isinstance(step, (str, bool, np.bool_)):
         return ops.convert_to_tensor(check_strength(step, name="step", float32=False), dtype)
-    value = concrete(step)
+    from kreg import _backend
+
+    value = _backend.concrete(step)
     if value is not None:
         try:
             value = value.astype("float64")
@@ -143,7 +119,9 @@ def checked_step(step, shape, dtype):
                 "Invalid value for argument `step`: expected non-negative finite steps. "
                 f"Received: step of shape {value.shape} containing {bad}"
             )
-        if isinstance(step, (np.ndarray, np.generic, list, tuple)):
+        if not hasattr(step, "dtype") or isinstance(step, (np.ndarray, np.generic)):
+            # A Python or NumPy number or array: converted straight to `dtype` (a cast
+            # would go through float32 first on PyTorch, losing a float64 step's digits).
             return ops.convert_to_tensor(value, dtype)
         return ops.cast(step, dtype)
     step = ops.cast(step, dtype)

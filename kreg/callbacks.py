@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg import _backend
 from kreg import _keras
 from kreg import _math
 from kreg import _validation
@@ -125,6 +126,9 @@ class _StepSource:
                 "Invalid value for argument `schedule`: expected a scalar strength. "
                 f"Received: schedule(step) of shape {tuple(value.shape)}"
             )
+        if _backend.concrete(value) is not None:  # an eager step (PyTorch): check it now
+            scheduler._check_value(value, int(_backend.to_numpy(step)))
+            return value
         valid = ops.logical_and(ops.isfinite(value), ops.greater_equal(value, 0))
         first_bad = ops.convert_to_tensor(scheduler._bad_step)
         record = ops.logical_and(ops.logical_not(valid), ops.less(first_bad, 0))
@@ -148,8 +152,13 @@ class StrengthScheduler(keras.callbacks.Callback):
     `kreg.Proximal` optimizer uses for its prox in that step. The hook is installed
     at `on_train_begin` (the train function is retraced once) and removed at
     `on_train_end`. While `fit` validates, the hook is off, so the validation loss
-    uses the strength of the last training step. `update="step"` is tested with
-    the TensorFlow backend and refused on JAX (which computes losses statelessly).
+    uses the strength of the last training step. JAX's compiled step sees only
+    the model's and the optimizer's state, not the iteration count where the
+    penalty is computed: on JAX the scheduler sets the strength before each
+    batch instead, the same values for `steps_per_execution=1`, and a
+    `ValueError` at the start of `fit` for `steps_per_execution > 1` (where the
+    steps of one execution would share a value). PyTorch runs one step per
+    execution.
     The model must be built before `fit` (as for `keras.callbacks.BackupAndRestore`).
 
     Resuming with `keras.callbacks.BackupAndRestore` ends at the strength of an
@@ -225,13 +234,6 @@ class StrengthScheduler(keras.callbacks.Callback):
                 "`keras.optimizers.schedules.LearningRateSchedule` or a callable "
                 f"`f(index) -> strength`. Received: schedule={schedule!r} of type "
                 f"{type(schedule).__name__}"
-            )
-        if update == "step" and keras.backend.backend() == "jax":
-            raise ValueError(
-                'StrengthScheduler(update="step") does not work on the JAX '
-                "backend: JAX computes losses statelessly, so a strength "
-                'set inside the step is not kept. Use update="epoch" with JAX. '
-                f"Received: update={update!r} with backend 'jax'"
             )
         self.schedule = schedule
         self.update = update
@@ -372,7 +374,15 @@ class StrengthScheduler(keras.callbacks.Callback):
         self._controlled, self._log_keys = self._resolve(self.model)
         self._claim()
         self._running = True
-        if self.update == "step":
+        if self.update == "step" and _backend.name() == "jax":
+            if self.model.steps_per_execution != 1:
+                raise ValueError(
+                    'StrengthScheduler(update="step") on the JAX backend sets the strength '
+                    "before each execution of the compiled step, so it needs "
+                    "`steps_per_execution=1` in `model.compile` (or use update=\"epoch\"). "
+                    f"Received: steps_per_execution={self.model.steps_per_execution}"
+                )
+        elif self.update == "step":
             if self._bad_step is None:
                 self._bad_step = keras.Variable(-1, dtype="int64", trainable=False)
                 self._bad_value = keras.Variable(0.0, dtype="float32", trainable=False)
@@ -393,13 +403,21 @@ class StrengthScheduler(keras.callbacks.Callback):
             for reg in self._controlled:
                 reg.strength.assign(value)
 
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.update == "step" and not self._hooked:  # JAX: set on the host
+            step = int(_backend.to_numpy(self.model.optimizer.iterations))
+            value = self._check_value(self.schedule(ops.convert_to_tensor(step)), step)
+            for reg in self._controlled:
+                reg.strength.assign(value)
+
     def on_train_batch_end(self, batch, logs=None):
         if self.update == "step":
-            self._raise_if_bad_step()
+            if self._bad_step is not None:
+                self._raise_if_bad_step()
             self._log(logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.update == "step":
+        if self.update == "step" and self._bad_step is not None:
             self._raise_if_bad_step()
         self._log(logs)
 
@@ -409,7 +427,7 @@ class StrengthScheduler(keras.callbacks.Callback):
             self._set_hooks(False)
 
     def on_test_end(self, logs=None):
-        if self._running and self.update == "step" and not self._hooked:
+        if self._running and self._bad_step is not None and not self._hooked:
             self._set_hooks(True)
 
     def on_train_end(self, logs=None):
@@ -428,7 +446,7 @@ class StrengthScheduler(keras.callbacks.Callback):
         values = {}
         for key, reg in self._log_keys:
             if id(reg) not in values:
-                values[id(reg)] = float(ops.convert_to_numpy(reg.strength))
+                values[id(reg)] = float(_backend.to_numpy(reg.strength))
             logs[key] = values[id(reg)]
 
 
@@ -554,15 +572,13 @@ class _SparsityMeter:
         self.sparsity_keys = _keys("sparsity", variables, model)
         self.group_keys = _keys("group_sparsity", variables, model)
         self.function = _counter(self.groupings, float(tolerance))
-        if compiled and keras.backend.backend() == "tensorflow":
-            # TF-only: one graph for the whole count, owned by this meter (so by
-            # its callback): nothing process-wide outlives the model.
-            import tensorflow as tf
-
-            self.function = tf.function(self.function, autograph=False)
+        if compiled:
+            # One compiled count, owned by this meter (so by its callback): nothing
+            # process-wide outlives the model.
+            self.function = _backend.compiled(self.function)
 
     def __call__(self):
-        counts = ops.convert_to_numpy(
+        counts = _backend.to_numpy(
             self.function([ops.convert_to_tensor(v) for v in self.variables])
         ).tolist()
         result, i, zeros = {}, 0, 0
@@ -703,6 +719,7 @@ class SparsityMonitor(keras.callbacks.Callback):
         self._batches_since = 0
 
     def _measure(self):
+        self.model  # noqa: B018  (JAX: Keras's property writes the weights back first)
         if self._meter is None:
             layouts.bind(self.model)
             variables = _monitored_variables(self.model, self.include)
@@ -770,7 +787,7 @@ class PenaltyMonitor(keras.callbacks.Callback):
         for variable in _unique(self.model.trainable_weights):
             regularizer = getattr(variable, "regularizer", None)
             if regularizer is not None:
-                penalty += float(ops.convert_to_numpy(regularizer(variable)))
+                penalty += float(_backend.to_numpy(regularizer(variable)))
         logs["penalty"] = penalty
         if "val_loss" in logs:
             logs["val_data_loss"] = float(logs["val_loss"]) - penalty

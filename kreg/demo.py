@@ -245,19 +245,22 @@ def _directory_bytes(path):
 def _latency_ms(models, x, rounds=15, calls=20):
     """Median milliseconds per forward call of each model, measured interleaved."""
     import numpy as np
-    import tensorflow as tf
+    from keras import ops
 
-    fns = {name: tf.function(lambda x, m=m: m(x, training=False)) for name, m in models.items()}
-    x = tf.constant(x)
+    from kreg import _backend
+
+    fns = {name: _backend.compiled(lambda x, m=m: m(x, training=False))
+           for name, m in models.items()}
+    x = ops.convert_to_tensor(x)
     for fn in fns.values():
-        fn(x).numpy()
+        _backend.to_numpy(fn(x))
     samples = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             start = time.perf_counter()
             for _ in range(calls):
                 y = fn(x)
-            y.numpy()
+            _backend.to_numpy(y)
             samples[name].append((time.perf_counter() - start) / calls)
     return {name: 1e3 * float(np.median(v)) for name, v in samples.items()}
 
@@ -265,27 +268,30 @@ def _latency_ms(models, x, rounds=15, calls=20):
 def compact_and_compare(model, x_test, output_dir, files):
     """`kreg.compact(model)`: sizes and latency beside `model`'s; exports the compact model."""
     import numpy as np
-    import tensorflow as tf
 
     import kreg
+    from kreg import _backend
 
     small, report = kreg.compact(model, report=True)
     files["model_keras"] = os.path.join(output_dir, "model.keras")
     files["compact_keras"] = os.path.join(output_dir, "compact.keras")
-    files["compact_saved_model"] = os.path.join(output_dir, "compact_saved_model")
     model.save(files["model_keras"])
     small.save(files["compact_keras"])
-    small.export(files["compact_saved_model"], verbose=False)
-    served = tf.saved_model.load(files["compact_saved_model"])
-    expected = model.predict(x_test, verbose=0)
-    difference = float(np.max(np.abs(np.asarray(served.serve(x_test)) - expected)))
     sizes = {
         "params": (model.count_params(), small.count_params()),
         "keras_bytes": (_directory_bytes(files["model_keras"]),
                         _directory_bytes(files["compact_keras"])),
-        "saved_model_bytes": (_directory_bytes(files["saved_model"]),
-                              _directory_bytes(files["compact_saved_model"])),
     }
+    expected = model.predict(x_test, verbose=0)
+    path = os.path.join(output_dir, "compact_saved_model")
+    served = _backend.export_saved_model(small, path, x_test)
+    if served is None:  # SavedModel export needs the TensorFlow backend
+        difference = float(np.max(np.abs(small.predict(x_test, verbose=0) - expected)))
+    else:
+        files["compact_saved_model"] = path
+        difference = float(np.max(np.abs(served - expected)))
+        sizes["saved_model_bytes"] = (_directory_bytes(files["saved_model"]),
+                                      _directory_bytes(files["compact_saved_model"]))
     for batch, x in (("1", x_test[:1]), (str(len(x_test)), x_test)):
         ms = _latency_ms({"original": model, "compact": small}, x)
         sizes[f"latency_ms_batch_{batch}"] = (ms["original"], ms["compact"])
@@ -296,8 +302,8 @@ def compact_and_compare(model, x_test, output_dir, files):
     for key, (a, b) in sizes.items():
         text = (lambda v: f"{v:.3f}") if key.startswith("latency") else (lambda v: f"{v:,}")
         print(f"{key:<26} {text(a):>12} {text(b):>12} {a / b:>6.2f}x")
-    print(f"compact_saved_model/ serves the original model's predictions "
-          f"(max difference {difference:.1e})")
+    what = "compact_saved_model/ serves" if served is not None else "the compact model predicts"
+    print(f"{what} the original model's predictions (max difference {difference:.1e})")
     return small, sizes, difference
 
 
@@ -305,13 +311,15 @@ def _compile(model, learning_rate, proximal, steps_per_epoch):
     import keras
 
     import kreg
+    from kreg import _backend
 
     optimizer = keras.optimizers.Adam(learning_rate)
     model.compile(
         optimizer=kreg.Proximal(optimizer) if proximal else optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
-        steps_per_execution=steps_per_epoch,  # one compiled call per epoch
+        # one compiled call per epoch (PyTorch runs one step per call)
+        steps_per_execution=_backend.steps_per_execution(steps_per_epoch),
     )
 
 
@@ -335,6 +343,7 @@ def main(argv=None):
     import numpy as np
 
     import kreg
+    from kreg import _backend
 
     output_dir = os.path.abspath(args.output_dir)
     x_train, x_test, y_train, y_test = load_data(args.seed)
@@ -389,21 +398,24 @@ def main(argv=None):
         files["training_curves"], dpi=100)
     plot.surviving_units(model, title="group norms of the hidden units (grey: pruned)").savefig(
         files["surviving_units"], dpi=100)
-    model.export(files["saved_model"], verbose=False)
-    # Serving the export is TensorFlow-only: the SavedModel format is TensorFlow's.
-    import tensorflow as tf
-
-    reloaded = tf.saved_model.load(files["saved_model"])  # keep it: it owns the variables
-    served = np.asarray(reloaded.serve(x_test))
-    difference = float(np.max(np.abs(served - model.predict(x_test, verbose=0))))
+    served = _backend.export_saved_model(model, files["saved_model"], x_test)
+    if served is None:
+        del files["saved_model"]
+    else:
+        difference = float(np.max(np.abs(served - model.predict(x_test, verbose=0))))
     print(f"\nwrote to {output_dir}:")
     print("  training_curves.png  accuracy, sparsity and strength per epoch")
     print("  surviving_units.png  norm of every hidden unit; grey ones are exactly zero")
-    print(f"  saved_model/         SavedModel; its `serve` endpoint matches model.predict "
-          f"(max difference {difference:.1e})")
+    if served is not None:
+        print(f"  saved_model/         SavedModel; its `serve` endpoint matches model.predict "
+              f"(max difference {difference:.1e})")
+    else:
+        print(f"  (no SavedModel: Keras exports that TensorFlow format from the TensorFlow "
+              f"backend; this run uses {keras.backend.backend()})")
     small, sizes, _ = compact_and_compare(model, x_test, output_dir, files)
     print("  model.keras, compact.keras  the model and its compact version (.keras)")
-    print("  compact_saved_model/ the compact model as a SavedModel")
+    if "compact_saved_model" in files:
+        print("  compact_saved_model/ the compact model as a SavedModel")
     seconds = time.perf_counter() - start
     print(f"done in {seconds:.0f} s")
     return DemoResult(model=model, baseline=baseline, history=history, rows=rows,

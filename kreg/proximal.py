@@ -26,6 +26,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg import _backend
+from kreg import _keras
 from kreg import _math
 from kreg import _validation
 from kreg import layouts
@@ -50,10 +52,8 @@ def _adam_step(optimizer, variable, lr, momentum_step, dtype):
     # `lr * sqrt(1 - beta_2^t) / (sqrt(v) + eps)` per weight. AdamW's decoupled
     # weight decay has already been applied by the inner optimizer.
     del momentum_step
-    index = optimizer._get_variable_index(variable)
-    v = optimizer._velocities[index]
-    if optimizer.amsgrad:
-        v = optimizer._velocity_hats[index]
+    v = _keras.optimizer_slot(optimizer, "velocity_hat" if optimizer.amsgrad else "velocity",
+                              variable)
     t = ops.cast(optimizer.iterations, dtype)
     beta_2_power = ops.power(ops.cast(optimizer.beta_2, dtype), t)
     v = ops.cast(v, dtype)
@@ -64,7 +64,7 @@ def _nadam_step(optimizer, variable, lr, momentum_step, dtype):
     # Keras's Nadam update is `lr * m_hat / (sqrt(v_hat) + eps)`, `v_hat = v / (1 - beta_2^t)`;
     # the momentum schedule only enters `m_hat`, the gradient estimate.
     del momentum_step
-    v = ops.cast(optimizer._velocities[optimizer._get_variable_index(variable)], dtype)
+    v = ops.cast(_keras.optimizer_slot(optimizer, "velocity", variable), dtype)
     t = ops.cast(optimizer.iterations, dtype)
     v_hat = v / (1 - ops.power(ops.cast(optimizer.beta_2, dtype), t))
     return lr / (ops.sqrt(v_hat) + optimizer.epsilon)
@@ -72,24 +72,23 @@ def _nadam_step(optimizer, variable, lr, momentum_step, dtype):
 
 def _rmsprop_step(optimizer, variable, lr, momentum_step, dtype):
     # Keras's RMSprop puts epsilon inside the square root.
-    index = optimizer._get_variable_index(variable)
-    denominator = ops.cast(optimizer._velocities[index], dtype)
+    denominator = ops.cast(_keras.optimizer_slot(optimizer, "velocity", variable), dtype)
     if optimizer.centered:
-        denominator = denominator - ops.square(
-            ops.cast(optimizer._average_gradients[index], dtype)
-        )
+        average = _keras.optimizer_slot(optimizer, "average_gradient", variable)
+        denominator = denominator - ops.square(ops.cast(average, dtype))
     scale = momentum_step if optimizer.momentum > 0 else lr
     return scale / ops.sqrt(denominator + optimizer.epsilon)
 
 
 def _adagrad_step(optimizer, variable, lr, momentum_step, dtype):
     del momentum_step
-    accumulator = optimizer._accumulators[optimizer._get_variable_index(variable)]
+    accumulator = _keras.optimizer_slot(optimizer, "accumulator", variable)
     return lr / ops.sqrt(ops.cast(accumulator, dtype) + optimizer.epsilon)
 
 
-# The exact classes whose update `Proximal` knows; a subclass may change the update
-# rule, so it is refused rather than given a wrong step.
+# The classes whose update `Proximal` knows (a backend's own implementation of one of
+# them included, see `_keras.public_optimizer_class`); any other subclass may change
+# the update rule, so it is refused rather than given a wrong step.
 _STEP_RULES = {
     keras.optimizers.SGD: _sgd_step,
     keras.optimizers.Adam: _adam_step,
@@ -102,7 +101,7 @@ _STEP_RULES = {
 
 def _momentum(optimizer):
     """The heavy-ball momentum of SGD or RMSprop (0 when there is none)."""
-    if type(optimizer) in (keras.optimizers.SGD, keras.optimizers.RMSprop):
+    if _keras.public_optimizer_class(optimizer) in (keras.optimizers.SGD, keras.optimizers.RMSprop):
         return float(optimizer.momentum)
     return 0.0
 
@@ -183,7 +182,7 @@ class Proximal(keras.optimizers.Optimizer):
     """
 
     def __init__(self, optimizer):
-        if type(optimizer) not in _STEP_RULES:
+        if _keras.public_optimizer_class(optimizer) not in _STEP_RULES:
             names = ", ".join(c.__name__ for c in _STEP_RULES)
             received = type(optimizer).__name__
             raise TypeError(
@@ -290,22 +289,27 @@ class Proximal(keras.optimizers.Optimizer):
         lr = ops.convert_to_tensor(inner.learning_rate)
         accumulation = inner.gradient_accumulation_steps
         if accumulation:
-            is_update_step = ops.equal(ops.mod(inner._iterations + 1, accumulation), 0)
+            iterations = _keras.optimizer_iterations_variable(inner)
+            is_update_step = ops.equal(ops.mod(iterations + 1, accumulation), 0)
         inner.apply(grads, trainable_variables)
-        if not pairs:
-            return
-        if accumulation:
-            ops.cond(is_update_step, lambda: self._apply_prox(pairs, lr), lambda: None)
-        else:
-            self._apply_prox(pairs, lr)
+        if pairs:
+            self._apply_prox(pairs, lr, is_update_step if accumulation else None)
 
-    def _apply_prox(self, pairs, lr):
+    def _apply_prox(self, pairs, lr, is_update_step=None):
+        # With gradient accumulation the prox applies on update steps only. It is
+        # selected with `where` rather than run under `cond`: JAX's `cond` cannot
+        # write variables from inside a branch.
+        def assign(variable, value):
+            if is_update_step is not None:
+                value = ops.where(is_update_step, value, variable.value)
+            variable.assign(value)
+
         inner = self.inner_optimizer
         momentum_step = None
         if self._momentum_step is not None:
             momentum_step = _momentum(inner) * self._momentum_step + ops.cast(lr, "float32")
-            self._momentum_step.assign(momentum_step)
-        rule = _STEP_RULES[type(inner)]
+            assign(self._momentum_step, momentum_step)
+        rule = _STEP_RULES[_keras.public_optimizer_class(inner)]
         for variable, regularizer, layout in pairs:
             dtype = _math.compute_dtype(variable.dtype)
             step = rule(
@@ -315,8 +319,7 @@ class Proximal(keras.optimizers.Optimizer):
                 None if momentum_step is None else ops.cast(momentum_step, dtype),
                 dtype,
             )
-            variable.assign(self._prox(regularizer, variable.value, step, layout))
-        return None
+            assign(variable, self._prox(regularizer, variable.value, step, layout))
 
     def _prox(self, regularizer, w, step, layout):
         """`regularizer`'s prox, traced into the train step.
@@ -351,12 +354,13 @@ def proximal_step(model_or_variables, step_size):
     For custom training loops that apply the gradient of the loss themselves:
     after `optimizer.apply(grads, variables)` with SGD at learning rate `lr`,
     `kreg.proximal_step(model, lr)` completes one proximal gradient step.
-    Under TensorFlow each variable's prox runs as one `tf.function`, kept on the
-    variable (it goes away with the model) and traced once: another
-    `step_size` value does not retrace. It is not XLA-compiled on its own
-    (TensorFlow's process-wide XLA cache would keep the program after the model
-    is gone); called inside your own `tf.function(jit_compile=True)` train step,
-    it is compiled and fused with that step.
+    Each variable's prox is compiled once (a `tf.function` under TensorFlow,
+    `jax.jit` under JAX; eager under PyTorch), kept on the variable (it goes away
+    with the model): another `step_size` value does not retrace. Under
+    TensorFlow it is not XLA-compiled on its own (TensorFlow's process-wide XLA
+    cache would keep the program after the model is gone); called inside your
+    own `tf.function(jit_compile=True)` train step, it is compiled and fused with
+    that step.
 
     The penalties' gradient must not also enter the loss: leave
     `model.losses` out of the loss you differentiate.
@@ -441,7 +445,7 @@ def _check_scalar_step(step_size):
             "Invalid value for argument `step_size`: expected a scalar. Received: "
             f"step_size of shape {tuple(step.shape)}"
         )
-    value = _validation.concrete(step)
+    value = _backend.concrete(step)
     if value is not None:
         _validation.check_strength(value, name="step_size", float32=False)
     # float64 (exact for every float step): one trace whatever the step's dtype.
@@ -449,7 +453,7 @@ def _check_scalar_step(step_size):
 
 
 def _prox_function(variable):
-    """`fn(step)`: `variable.assign(prox)`, compiled under TensorFlow and kept on the variable.
+    """`fn(step)`: `variable.assign(prox)`, compiled and kept on the variable.
 
     The function lives as long as the variable (no process-wide cache keeps
     models or their programs alive after `keras.backend.clear_session()`); the
@@ -461,18 +465,13 @@ def _prox_function(variable):
     if cached is not None and cached[0] is regularizer and cached[1] == layout:
         return cached[2]
 
-    def apply_prox(step):
-        dtype = _math.compute_dtype(variable.dtype)
-        step = ops.cast(step, dtype)
-        variable.assign(regularizer._prox_in_layout(variable.value, step, layout))
+    def prox(value, step):
+        step = ops.cast(step, _math.compute_dtype(variable.dtype))
+        return regularizer._prox_in_layout(value, step, layout)
 
-    if keras.backend.backend() == "tensorflow":
-        # TF-only: one graph per variable instead of eager ops. Not XLA-compiled on
-        # its own: TF's process-wide XLA cache would keep each program after the
-        # model is gone. Inside your own `tf.function(jit_compile=True)` step the
-        # prox is compiled with it.
-        import tensorflow as tf
-
-        apply_prox = tf.function(apply_prox, autograph=False)
+    # One compiled function per variable (see `_backend.compiled_update`); inside
+    # your own `tf.function(jit_compile=True)` or `jax.jit` step the prox is
+    # compiled with that step instead.
+    apply_prox = _backend.compiled_update(variable, prox)
     variable._kreg_prox_step = (regularizer, layout, apply_prox)
     return apply_prox

@@ -36,6 +36,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg import _backend
 from kreg import _keras
 from kreg import _math
 from kreg import _math_nonconvex
@@ -109,11 +110,22 @@ class Strength(keras.Variable):
     checked there; `kreg.callbacks.StrengthScheduler` checks its own.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._host = np.float32(_backend.to_numpy(self.value))
+
     def assign(self, value):
-        concrete = _validation.concrete(value)
+        concrete = _backend.concrete(value)
         if concrete is not None:
             _validation.check_strength_array(concrete, name="strength")
-        return super().assign(value)
+        result = super().assign(value)
+        if concrete is not None:
+            # The host copy read by a compiled JAX step (see kreg._backend.read_strength).
+            self._host = np.float32(concrete)
+        return result
+
+    def _host_value(self):
+        return np.asarray(self._host, dtype="float32")
 
 
 class Regularizer(keras.regularizers.Regularizer):
@@ -159,11 +171,15 @@ class Regularizer(keras.regularizers.Regularizer):
         from the layer that owns the weight (see `kreg.layouts`).
         """
         layout = self._layout(x, _keras.regularization_caller())
-        xc, dtype = _math._upcast(x)
+        xc, dtype = _math._upcast(ops.convert_to_tensor(x))
         if self._strength_source is not None:
             self._strength.assign(ops.cast(self._strength_source(), "float32"))
-        value = self._penalty(xc, ops.cast(self._strength, dtype), layout)
+        value = self._penalty(xc, self._strength_in(xc, dtype), layout)
         return ops.cast(value, keras.config.floatx())
+
+    def _strength_in(self, like, dtype):
+        """The strength as a tensor of `dtype`, read live inside a compiled step."""
+        return ops.cast(_backend.read_strength(self._strength, like), dtype)
 
     def gradient(self, w):
         """The gradient of `R` at `w`, in closed form, as autodiff takes it.
@@ -177,8 +193,7 @@ class Regularizer(keras.regularizers.Regularizer):
     def _gradient_in_layout(self, w, layout):
         w = ops.convert_to_tensor(w)
         wc, dtype = _math._upcast(w)
-        strength = ops.cast(self._strength, dtype)
-        return ops.cast(self._gradient(wc, strength, layout), w.dtype)
+        return ops.cast(self._gradient(wc, self._strength_in(wc, dtype), layout), w.dtype)
 
     def prox(self, w, step):
         """`argmin_y 1/2 ||y - w||^2 + step * R(y)` (see the module docstring).
@@ -204,8 +219,7 @@ class Regularizer(keras.regularizers.Regularizer):
         _validation.check_float_weight(w, type(self).__name__)
         wc, dtype = _math._upcast(w)
         step = _validation.checked_step(step, tuple(w.shape), dtype)
-        strength = ops.cast(self._strength, dtype)
-        return ops.cast(self._prox(wc, step, strength, layout), w.dtype)
+        return ops.cast(self._prox(wc, step, self._strength_in(wc, dtype), layout), w.dtype)
 
     def _penalty(self, w, strength, layout):
         """`R(w)` with the strength; `strength * _value` unless the strength enters nonlinearly."""
@@ -221,7 +235,7 @@ class Regularizer(keras.regularizers.Regularizer):
         raise NotImplementedError
 
     def get_config(self):
-        return {"strength": _config_float(ops.convert_to_numpy(self._strength))}
+        return {"strength": _config_float(_backend.to_numpy(self._strength))}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -1,28 +1,84 @@
-"""Shared fixtures: every numeric test runs once per device kind TensorFlow can see."""
+"""Shared fixtures: every numeric test runs once per device kind the backend can see.
+
+The backend comes from `KERAS_BACKEND` (TensorFlow when unset): run the suite on
+one backend with `KERAS_BACKEND=jax python -m pytest` (or `torch`, `tensorflow`).
+"""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# JAX computes in float32 unless x64 is on; the suite checks float64 weights to float64
+# precision, so it switches x64 on (JAX's float32-only default is run by
+# tests/test_distribution.py, which trains with JAX_ENABLE_X64=0).
+os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+if BACKEND == "jax":
+    import jax
+
+    # JAX computes in float32 unless x64 is switched on (`JAX_ENABLE_X64=1`).
+    HAS_FLOAT64 = bool(jax.config.jax_enable_x64)
+else:
+    HAS_FLOAT64 = True
+NO_FLOAT64 = "float64 needs JAX_ENABLE_X64=1 under JAX (JAX computes in float32 otherwise)"
+
+
+def device_names(kind):
+    """The devices of `kind` ("CPU" or "GPU") that the Keras backend sees, as
+    names `keras.device` takes."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_logical_devices(kind)]
+    if BACKEND == "jax":
+        import jax
+
+        try:
+            return [f"{kind.lower()}:{d.id}" for d in jax.devices(kind.lower())]
+        except RuntimeError:  # no such platform
+            return []
+    import torch
+
+    if kind == "CPU":
+        return ["cpu"]
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+
+def device_scope(name):
+    """A scope that places new tensors and variables on the device `name`."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.device(name)
+    return keras.device(name)
 
 
 @pytest.fixture(params=["CPU", "GPU"], ids=["cpu", "gpu"])
 def device(request):
-    """Run the test body on the first logical device of each kind.
+    """Run the test body on the first device of each kind the backend sees.
 
-    CPU always runs; the GPU case skips with a stated reason when TensorFlow
+    CPU always runs; the GPU case skips with a stated reason when the backend
     lists no GPU (as on CI), so a skip is never presented as a pass.
     """
-    devices = tf.config.list_logical_devices(request.param)
-    if not devices:
-        pytest.skip(f"no {request.param} visible to TensorFlow")
-    with tf.device(devices[0].name):
-        yield devices[0].name
+    names = device_names(request.param)
+    if not names:
+        pytest.skip(f"no {request.param} visible to the {BACKEND} backend")
+    with device_scope(names[0]):
+        yield names[0]
+
+
+def only_on(*backends, reason):
+    """Mark a test that exercises one backend's own API (e.g. `tf.function`)."""
+    return pytest.mark.skipif(
+        BACKEND not in backends, reason=f"{reason} (runs on {', '.join(backends)}; "
+        f"this run: {BACKEND})"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +95,8 @@ def _fresh_keras_state():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# A script that tests/test_distribution.py runs in fresh processes, not a test module.
+collect_ignore = ["distributed_fit.py"]
+collect_ignore.append("run_backends.py")

@@ -142,8 +142,8 @@ def test_prox_returns_the_input_dtype(dtype, rng):
             y = reg.prox(w, step)
             assert keras.backend.standardize_dtype(y.dtype) == dtype, (reg, dtype)
             assert tuple(y.shape) == w.shape
-            y = np.asarray(y).astype("float64")
-            ref = np.asarray(reg.prox(w64, step64))
+            y = keras.ops.convert_to_numpy(y).astype("float64")
+            ref = keras.ops.convert_to_numpy(reg.prox(w64, step64))
             assert np.all(np.isfinite(y))
             tol = max(EPS[dtype], 1e-6)
             np.testing.assert_allclose(

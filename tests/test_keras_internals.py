@@ -98,3 +98,72 @@ def test_graph_nodes_of_sequential_and_functional_models():
     assert ins[0] is nodes[0][1][0] and outs[0] is nodes[1][2][0]
     with pytest.raises(ValueError, match="expected a built model"):
         _keras.graph_nodes(keras.Sequential([keras.layers.Dense(2)]))
+
+
+# ------------------------------------------------- optimizer slots (kreg.Proximal)
+
+# NumPy versions of Keras's updates of the slot kreg reads, from Keras's documented
+# formulas, for two steps with gradients g1, g2 (rho, beta_2: the defaults below).
+def _np_slots(name, grads):
+    if name in ("Adam", "AdamW", "Nadam"):
+        v = np.zeros_like(grads[0])
+        for g in grads:
+            v = 0.999 * v + 0.001 * g**2
+        return {"velocity": v}
+    if name == "Adam_amsgrad":
+        v, v_hat = np.zeros_like(grads[0]), np.zeros_like(grads[0])
+        for g in grads:
+            v = 0.999 * v + 0.001 * g**2
+            v_hat = np.maximum(v_hat, v)
+        return {"velocity": v, "velocity_hat": v_hat}
+    if name == "RMSprop_centered":
+        v, m = np.zeros_like(grads[0]), np.zeros_like(grads[0])
+        for g in grads:
+            v = 0.9 * v + 0.1 * g**2
+            m = 0.9 * m + 0.1 * g
+        return {"velocity": v, "average_gradient": m}
+    if name == "Adagrad":
+        acc = np.full_like(grads[0], 0.1)
+        for g in grads:
+            acc = acc + g**2
+        return {"accumulator": acc}
+    raise AssertionError(name)
+
+
+OPTIMIZER_SLOTS = {
+    "Adam": lambda: keras.optimizers.Adam(0.1),
+    "Adam_amsgrad": lambda: keras.optimizers.Adam(0.1, amsgrad=True),
+    "AdamW": lambda: keras.optimizers.AdamW(0.1),
+    "Nadam": lambda: keras.optimizers.Nadam(0.1),
+    "RMSprop_centered": lambda: keras.optimizers.RMSprop(0.1, centered=True),
+    "Adagrad": lambda: keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZER_SLOTS))
+def test_optimizer_slots_hold_keras_documented_updates(name, device):
+    optimizer = OPTIMIZER_SLOTS[name]()
+    variables = [keras.Variable(np.ones((3, 2), "float32")), keras.Variable(np.ones(4, "float32"))]
+    rng = np.random.default_rng(0)
+    steps = [[rng.normal(size=v.shape).astype("float32") for v in variables] for _ in range(2)]
+    for grads in steps:
+        optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
+    assert int(keras.ops.convert_to_numpy(_keras.optimizer_iterations_variable(optimizer))) == 2
+    for i, variable in enumerate(variables):
+        for slot, expected in _np_slots(name, [s[i] for s in steps]).items():
+            got = keras.ops.convert_to_numpy(_keras.optimizer_slot(optimizer, slot, variable))
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7, err_msg=slot)
+
+
+def test_backend_optimizer_classes_read_as_their_public_class():
+    for cls in (keras.optimizers.SGD, keras.optimizers.Adam, keras.optimizers.AdamW,
+                keras.optimizers.Nadam, keras.optimizers.RMSprop, keras.optimizers.Adagrad):
+        # On PyTorch `cls()` is a backend subclass (torch_adam.Adam, ...).
+        assert _keras.public_optimizer_class(cls()) is cls
+
+    class Custom(keras.optimizers.Adam):
+        pass
+
+    assert _keras.public_optimizer_class(Custom()) is Custom
+    with pytest.raises(TypeError, match="of type Custom"):
+        kreg.Proximal(Custom())

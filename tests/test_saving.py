@@ -10,9 +10,9 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kreg
+from conftest import BACKEND, only_on
 
 pytestmark = pytest.mark.usefixtures("device")
 
@@ -157,7 +157,7 @@ def test_fresh_process_load(tmp_path, rng):
     out = tmp_path / "result.json"
     script = tmp_path / "load.py"
     script.write_text(FRESH_PROCESS)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run(
         [sys.executable, str(script), path, str(tmp_path / "x.npy"), str(out)],
         capture_output=True, text=True, env=env, timeout=300, cwd=str(tmp_path),
@@ -175,7 +175,10 @@ def test_fresh_process_load(tmp_path, rng):
     assert result["kernel_moved"] > 0
 
 
+@only_on("tensorflow", reason="SavedModel export, a TensorFlow format")
 def test_export_serve_matches_predict(tmp_path, rng):
+    import tensorflow as tf
+
     x = rng.normal(size=(5, 4)).astype("float32")
     model = build_model()
     model.fit(x, np.zeros((5, 2), "float32"), epochs=1, verbose=0)
