@@ -49,6 +49,8 @@ def concrete(value):
     """`value` as a NumPy array when it is known now (not a symbolic/traced tensor), else None."""
     if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
         return np.asarray(value)
+    if isinstance(value, keras.Variable):
+        value = value.value
     backend = name()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -63,8 +65,6 @@ def concrete(value):
     if backend == "torch":
         import torch
 
-        if isinstance(value, keras.Variable):
-            value = value.value
         if isinstance(value, torch.Tensor):
             if torch.compiler.is_compiling():
                 return None
@@ -179,3 +179,18 @@ def export_saved_model(model, path, x):
 def steps_per_execution(wanted):
     """`wanted`, or 1 on PyTorch (whose Keras trainer runs one step per call)."""
     return 1 if name() == "torch" else wanted
+
+
+def penalty_share_per_replica():
+    """The share of the whole penalty's gradient in one replica's gradient.
+
+    Under a TensorFlow `tf.distribute` strategy Keras scales each replica's loss,
+    penalties included, by `1 / replicas` and sums the replicas' gradients, so
+    one replica's gradient holds `1 / replicas` of the penalty's. Elsewhere it
+    holds all of it (JAX's `keras.distribution` computes one global loss).
+    """
+    if name() != "tensorflow":
+        return 1.0
+    import tensorflow as tf
+
+    return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync

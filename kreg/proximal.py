@@ -271,6 +271,7 @@ class Proximal(keras.optimizers.Optimizer):
         trainable_variables = list(trainable_variables)
         inner = self.inner_optimizer
         pairs = []
+        share = _backend.penalty_share_per_replica()
         for i, (grad, variable) in enumerate(zip(grads, trainable_variables)):
             regularizer = kreg_regularizer(variable)
             if (
@@ -281,6 +282,8 @@ class Proximal(keras.optimizers.Optimizer):
                 layout = regularizer._layout(variable)
                 grad = ops.convert_to_tensor(grad)
                 penalty = regularizer._gradient_in_layout(variable.value, layout)
+                if share != 1.0:  # one replica's gradient of a distributed step
+                    penalty = penalty * share
                 grads[i] = grad - ops.cast(penalty, grad.dtype)
                 pairs.append((variable, regularizer, layout))
         # Read before the update: a learning-rate schedule is evaluated at the

