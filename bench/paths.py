@@ -37,10 +37,12 @@ ROOT = os.path.dirname(HERE)
 BEGIN = "<!-- BEGIN PATHS: python -m bench.paths rewrites everything down to END PATHS -->"
 END = "<!-- END PATHS -->"
 TOL = 1e-7
+MLP_LR = 1e-2
+MLP_STRENGTHS = (1e-2, 1e-4)
 
 CONFIGS = {
     "full": {"strengths": 30, "rounds": 7, "sklearn_calls": 5, "cv_rounds": 3,
-             "mlp_strengths": 20, "mlp_max_epochs": 4000, "mlp_tol": 1e-3},
+             "mlp_strengths": 20, "mlp_max_epochs": 2000, "mlp_tol": 1e-3},
     "quick": {"strengths": 5, "rounds": 2, "sklearn_calls": 1, "cv_rounds": 1,
               "mlp_strengths": 3, "mlp_max_epochs": 100, "mlp_tol": 1e-2},
 }
@@ -224,8 +226,6 @@ def mlp_part(cfg):
 
     import kreg
     from bench import common
-    from kreg import paths
-
     digits = load_digits()
     x = (digits.data / 16.0).astype("float32")
     y = digits.target
@@ -240,9 +240,9 @@ def mlp_part(cfg):
         keras.layers.Dense(32, activation="relu",
                            kernel_regularizer=kreg.GroupLasso(0.0, groups="units")),
         keras.layers.Dense(10)])
-    model.compile(optimizer=keras.optimizers.SGD(0.5), metrics=["accuracy"],
+    model.compile(optimizer=keras.optimizers.Adam(MLP_LR), metrics=["accuracy"],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    strengths = np.geomspace(3e-2, 3e-4, cfg["mlp_strengths"])
+    strengths = np.geomspace(MLP_STRENGTHS[0], MLP_STRENGTHS[1], cfg["mlp_strengths"])
     start = common.now()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -251,27 +251,28 @@ def mlp_part(cfg):
                                         max_epochs=cfg["mlp_max_epochs"])
     warm_seconds = common.now() - start
     # independent fits: every strength from the model's initial weights, fresh optimizer
-    indices, _, _, _, tol, max_epochs, data, trainer = paths._prepare(
-        model, x[train], y[train], None, strengths, len(strengths), 1e-3, None,
-        cfg["mlp_tol"], cfg["mlp_max_epochs"], None)
-    _, scale, _ = paths._grid(model, trainer, data, indices, strengths, len(strengths), 1e-3)
-    cold_epochs, cold_converged = [], []
     start = common.now()
-    for s in strengths:
-        trainer.reset(model.get_weights())
-        epochs, ok, _ = trainer.fit_strength(data, float(s), tol, max_epochs, scale)
-        cold_epochs.append(epochs)
-        cold_converged.append(ok)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        independent = kreg.regularization_path(
+            model, x[train], y[train], strengths, validation_data=(x[val], y[val]),
+            tol=cfg["mlp_tol"], max_epochs=cfg["mlp_max_epochs"], warm_start=False)
     independent_seconds = common.now() - start
-    units = [kreg.unit_counts(path.model_at(s)) for s in path.strengths]
+    cold_epochs = independent.epochs.tolist()
+    cold_converged = independent.converged.tolist()
+    # hidden units kept (of 64) at each strength
+    units = [sum(kept for kept, _ in list(kreg.unit_counts(path.model_at(s)).values())[:2])
+             for s in path.strengths]
     return {
         "config": {"strengths": strengths.tolist(), "tol": cfg["mlp_tol"],
-                   "max_epochs": cfg["mlp_max_epochs"], "learning_rate": 0.5},
+                   "max_epochs": cfg["mlp_max_epochs"], "optimizer": f"Adam({MLP_LR})"},
         "warm": {"epochs": path.epochs.tolist(), "converged": int(path.converged.sum()),
                  "seconds": warm_seconds, "val_accuracy": path.metrics["val_accuracy"].tolist(),
-                 "sparsity": path.sparsity.tolist(), "units": [str(u) for u in units]},
+                 "sparsity": path.sparsity.tolist(), "hidden_units_kept": units},
         "independent": {"epochs": cold_epochs, "converged": int(sum(cold_converged)),
-                        "seconds": independent_seconds},
+                        "seconds": independent_seconds,
+                        "val_accuracy": independent.metrics["val_accuracy"].tolist(),
+                        "sparsity": independent.sparsity.tolist()},
         "epoch_ratio": float(sum(cold_epochs) / max(path.epochs.sum(), 1)),
     }
 
@@ -342,7 +343,7 @@ def render(result):
               f"{cv['best_strength']['LassoCV_times_2']:.4g}; one-SE strength "
               f"{cv['one_se_strength']:.4g}.", "",
               f"Digits MLP (64-32-10, group lasso on units), {len(mlp['config']['strengths'])} "
-              f"strengths, SGD(0.5), tol={mlp['config']['tol']:g}, at most "
+              f"strengths, {mlp['config']['optimizer']}, tol={mlp['config']['tol']:g}, at most "
               f"{mlp['config']['max_epochs']} epochs each: the warm-started path took "
               f"{sum(mlp['warm']['epochs'])} epochs ({mlp['warm']['converged']} converged, "
               f"{mlp['warm']['seconds']:.1f} s), {len(mlp['config']['strengths'])} independent "

@@ -151,8 +151,8 @@ def _scorer(scoring, loss, greater_is_better):
 
 def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
                    n_strengths=30, eps=1e-3, greater_is_better=None, tol=1e-4,
-                   max_epochs=10_000, refit=True, pad_folds=True, callbacks=None,
-                   jit_compile=None):
+                   max_epochs=10_000, refit=True, pad_folds=True, warm_start="auto",
+                   callbacks=None, jit_compile=None):
     """K-fold cross-validation of the strength, a warm-started path per fold.
 
     For each fold, a model from `build_model()` (fresh initial weights) walks the
@@ -177,8 +177,8 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
         build_model: a callable returning a new compiled, built model (as KerasTuner's
             `build(hp)`); every call must give the same architecture.
         x, y: all the data (arrays, indexed along the first axis).
-        strengths, n_strengths, eps, tol, max_epochs, callbacks, jit_compile: as in
-            `kreg.regularization_path` (`callbacks` see every fold's rows in turn).
+        strengths, n_strengths, eps, tol, max_epochs, warm_start, callbacks,
+            jit_compile: as in `kreg.regularization_path` (`callbacks` see every fold's rows in turn).
         cv: the number of folds (contiguous, unshuffled: scikit-learn's `KFold(cv)`) or
             a splitter with `split(x, y)` (`KFold(5, shuffle=True, random_state=0)`).
         scoring: `"loss"`, a Keras metric name, or a callable.
@@ -213,6 +213,7 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
     indices, strengths, n_strengths, eps, tol, max_epochs, data, trainer = _paths._prepare(
         model, x, y, None, strengths, n_strengths, eps, None, tol, max_epochs, jit_compile)
     callbacks = _paths._check_callbacks(callbacks)
+    warm_start = _paths._check_warm_start(warm_start)
     score, name, greater = _scorer(scoring, trainer.source_config.get("loss"), greater_is_better)
     n = len(keras.tree.flatten(x)[0])
     splitter = _folds(cv, n)
@@ -243,7 +244,8 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
         fold_paths.append(_paths._walk(
             model, trainer, train_data, strengths, validation=None, tol=tol,
             max_epochs=max_epochs, callbacks=callbacks, gradient_scale=scale,
-            strength_max_value=None, indices=indices, on_strength=on_strength, evaluate=False))
+            strength_max_value=None, indices=indices, on_strength=on_strength, evaluate=False,
+            warm_start=warm_start))
         scores.append(fold_scores)
     result = CrossValidation(strengths, scores, name, greater, fold_paths, None, None)
     if refit:
@@ -252,6 +254,7 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
         _, scale, _ = _paths._grid(model, trainer, data, indices, grid, n_strengths, eps)
         result.path = _paths._walk(
             model, trainer, data, grid, validation=None, tol=tol, max_epochs=max_epochs,
-            callbacks=[], gradient_scale=scale, strength_max_value=None, indices=indices)
+            callbacks=[], gradient_scale=scale, strength_max_value=None, indices=indices,
+            warm_start=warm_start)
         result.model = result.path.model_at(result.best_strength)
     return result

@@ -3,7 +3,8 @@
 `regularization_path` trains a clone of the model at each strength of a
 descending grid, from the sparse end to the dense end, each strength starting
 from the previous one's weights (warm starts, Friedman, Hastie & Tibshirani
-2010). The strength changes through `reg.strength.assign`: one compiled train
+2010; for a network, not from one that a strength cut entirely: see
+`warm_start`). The strength changes through `reg.strength.assign`: one compiled train
 function serves the whole path and the data stay on the device. `cross_validate`
 runs one path per fold and picks the strength by the held-out score, with the
 one-standard-error rule beside the best.
@@ -417,9 +418,29 @@ def _evaluate(trainer, data, prefix):
     return {prefix + k: float(v) for k, v in logs.items()}
 
 
+def _restart(warm_start, snapshot, indices):
+    """Whether the next strength starts from the initial weights instead of `snapshot`."""
+    if warm_start is True:
+        return False
+    if warm_start is False:
+        return True
+    # "auto": a penalised variable that is entirely zero cuts the network (a Dense or conv
+    # kernel: only constants flow through the layer), a point that weaker strengths leave
+    # slowly if at all (stationary unless a bias keeps a unit active); restart from the
+    # initial weights then (for a convex model only the speed differs).
+    return any(not np.any(snapshot[i]) for i in indices)
+
+
+def _check_warm_start(warm_start):
+    if not (warm_start is True or warm_start is False or (
+            isinstance(warm_start, str) and warm_start == "auto")):
+        raise _validation.invalid("warm_start", "'auto', True or False", warm_start)
+    return warm_start
+
+
 def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callbacks,
           gradient_scale, strength_max_value, indices, on_strength=None, warn=True,
-          evaluate=True):
+          evaluate=True, warm_start="auto"):
     names = [v.path for v in model.variables]
     layer_names = {}
     for layer in model.layers:
@@ -430,9 +451,16 @@ def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callb
         if isinstance(cb, keras.callbacks.Callback):
             cb.set_model(trainer.model)
             cb.on_train_begin({})
+    initial = trainer.snapshot()
+    restarted = False
     for k, strength in enumerate(strengths):
+        if k and _restart(warm_start, snapshots[-1], indices):
+            trainer.reset(initial)
+            restarted = True
         done, ok, value = trainer.fit_strength(data, float(strength), tol, max_epochs,
-                                               gradient_scale, epochs[-1] if epochs else None)
+                                               gradient_scale,
+                                               epochs[-1] if epochs and not restarted else None)
+        restarted = False
         snapshots.append(trainer.snapshot())
         logs = _evaluate(trainer, data, "") if evaluate else {}
         if validation is not None and evaluate:
@@ -517,7 +545,8 @@ def _grid(model, trainer, data, indices, strengths, n_strengths, eps):
 
 def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3,
                         regularizers=None, validation_data=None, sample_weight=None, tol=1e-4,
-                        max_epochs=10_000, callbacks=None, jit_compile=None):
+                        max_epochs=10_000, warm_start="auto", callbacks=None,
+                        jit_compile=None):
     """Trains `model` (a clone) at each strength of a grid, warm-started from sparse to dense.
 
     See the module docstring for the training, the convergence criterion and the
@@ -540,6 +569,12 @@ def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3
         sample_weight: optional per-sample weights of `x`.
         tol: convergence tolerance (see the module docstring).
         max_epochs: the most full-batch steps per strength.
+        warm_start: `"auto"` (default): each strength starts from the previous one's
+            weights, except after a strength that zeroed a whole penalised variable
+            (a kernel: the network is cut, a point weaker strengths leave slowly if
+            at all), after which the next strength restarts from the model's weights;
+            True: always from the previous weights; False: every strength from the
+            model's weights (independent fits).
         callbacks: Keras callbacks (each strength is one "epoch": `on_epoch_end(k, row)`,
             so `CSVLogger`, `TensorBoard` or a tracker's Keras callback logs one row per
             strength) or callables `fn(row)`; `row` has `strength`, `epochs`,
@@ -575,10 +610,11 @@ def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3
         jit_compile)
     validation = _check_validation(validation_data)
     callbacks = _check_callbacks(callbacks)
+    warm_start = _check_warm_start(warm_start)
     strengths, scale, top = _grid(model, trainer, data, indices, strengths, n_strengths, eps)
     return _walk(model, trainer, data, strengths, validation=validation, tol=tol,
                  max_epochs=max_epochs, callbacks=callbacks, gradient_scale=scale,
-                 strength_max_value=top, indices=indices)
+                 strength_max_value=top, indices=indices, warm_start=warm_start)
 
 
 from kreg._cross_validation import CrossValidation, cross_validate  # noqa: E402  (uses the above)

@@ -288,3 +288,39 @@ def test_bad_models_and_cv_arguments(diabetes):
         path.model_at(123.0)
     with pytest.raises(ValueError, match="argument `name`"):
         path.weights("nope")
+
+
+def test_mlp_group_lasso_path_restarts_after_a_cut_network(rng):
+    """A strength that zeroes a whole kernel cuts the network (a stationary point no weaker
+    strength leaves easily: only units with a positive bias get a gradient): under
+    warm_start="auto" the next strength restarts from the model's weights and recovers;
+    under warm_start=True it stays (mostly) cut."""
+    x = rng.normal(size=(200, 6)).astype("float32")
+    y = (x[:, :1] - 2 * x[:, 1:2]) ** 2 / 4
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(8, activation="relu",
+                           kernel_regularizer=kreg.GroupLasso(0.0, groups="units")),
+        keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    strengths = [10.0, 1e-3]  # the first kills every unit
+    initial = [w.copy() for w in model.get_weights()]
+    with pytest.warns(UserWarning, match="did not converge"):  # a small budget, on purpose
+        auto = kreg.regularization_path(model, x, y, strengths, max_epochs=300, tol=1e-9)
+        stuck = kreg.regularization_path(model, x, y, strengths, max_epochs=300, tol=1e-9,
+                                         warm_start=True)
+    assert auto.sparsity[0] == 1.0 and stuck.sparsity[0] == 1.0
+    assert auto.sparsity[1] < 0.5 < stuck.sparsity[1]
+    assert auto.metrics["loss"][1] < 0.5 * stuck.metrics["loss"][1]
+    # the input model is untouched
+    for before, after in zip(initial, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    # warm_start=False: every strength from the model's weights, as independent fits
+    with pytest.warns(UserWarning, match="did not converge"):
+        independent = kreg.regularization_path(model, x, y, [1e-3], max_epochs=300, tol=1e-9,
+                                               warm_start=False)
+    np.testing.assert_allclose(independent.weights()[0], auto.weights()[1], rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="argument `warm_start`"):
+        kreg.regularization_path(model, x, y, strengths, warm_start="yes")
