@@ -38,7 +38,7 @@ BEGIN = "<!-- BEGIN PATHS: python -m bench.paths rewrites everything down to END
 END = "<!-- END PATHS -->"
 TOL = 1e-7
 MLP_LR = 1e-2
-MLP_STRENGTHS = (1e-2, 1e-4)
+MLP_STRENGTHS = (3e-3, 3e-5)
 
 CONFIGS = {
     "full": {"strengths": 30, "rounds": 7, "sklearn_calls": 5, "cv_rounds": 3,
@@ -260,9 +260,11 @@ def mlp_part(cfg):
     independent_seconds = common.now() - start
     cold_epochs = independent.epochs.tolist()
     cold_converged = independent.converged.tolist()
-    # hidden units kept (of 64) at each strength
-    units = [sum(kept for kept, _ in list(kreg.unit_counts(path.model_at(s)).values())[:2])
-             for s in path.strengths]
+    def hidden_units(result):  # hidden units kept (of 64) at each strength
+        return [sum(kept for kept, _ in list(kreg.unit_counts(result.model_at(s)).values())[:2])
+                for s in result.strengths]
+
+    units = hidden_units(path)
     return {
         "config": {"strengths": strengths.tolist(), "tol": cfg["mlp_tol"],
                    "max_epochs": cfg["mlp_max_epochs"], "optimizer": f"Adam({MLP_LR})"},
@@ -272,6 +274,7 @@ def mlp_part(cfg):
         "independent": {"epochs": cold_epochs, "converged": int(sum(cold_converged)),
                         "seconds": independent_seconds,
                         "val_accuracy": independent.metrics["val_accuracy"].tolist(),
+                        "hidden_units_kept": hidden_units(independent),
                         "sparsity": independent.sparsity.tolist()},
         "epoch_ratio": float(sum(cold_epochs) / max(path.epochs.sum(), 1)),
     }
@@ -342,15 +345,26 @@ def render(result):
               f"{cv['best_strength']['kreg']:.4g}, LassoCV (x2) "
               f"{cv['best_strength']['LassoCV_times_2']:.4g}; one-SE strength "
               f"{cv['one_se_strength']:.4g}.", "",
-              f"Digits MLP (64-32-10, group lasso on units), {len(mlp['config']['strengths'])} "
-              f"strengths, {mlp['config']['optimizer']}, tol={mlp['config']['tol']:g}, at most "
-              f"{mlp['config']['max_epochs']} epochs each: the warm-started path took "
-              f"{sum(mlp['warm']['epochs'])} epochs ({mlp['warm']['converged']} converged, "
-              f"{mlp['warm']['seconds']:.1f} s), {len(mlp['config']['strengths'])} independent "
-              f"fits {sum(mlp['independent']['epochs'])} epochs "
-              f"({mlp['independent']['converged']} converged, "
-              f"{mlp['independent']['seconds']:.1f} s): **{mlp['epoch_ratio']:.1f}x** the "
-              "epochs without warm starts.", "", END]
+              f"Digits MLP (64-32-10, group lasso on the units of both hidden layers), "
+              f"{len(mlp['config']['strengths'])} strengths from "
+              f"{mlp['config']['strengths'][0]:.0e} to {mlp['config']['strengths'][-1]:.0e}, "
+              f"{mlp['config']['optimizer']}, tol={mlp['config']['tol']:g} (relative change of "
+              f"the objective), at most {mlp['config']['max_epochs']} epochs each: the "
+              f"warm-started path took {sum(mlp['warm']['epochs'])} epochs "
+              f"({mlp['warm']['converged']} strengths converged, {mlp['warm']['seconds']:.1f} s), "
+              f"{len(mlp['config']['strengths'])} independent fits (`warm_start=False`) "
+              f"{sum(mlp['independent']['epochs'])} epochs ({mlp['independent']['converged']} "
+              f"converged, {mlp['independent']['seconds']:.1f} s): epoch ratio "
+              f"{mlp['epoch_ratio']:.1f}x.", "",
+              "| strength | warm: hidden units kept (of 64) | warm: val accuracy | "
+              "independent: units | independent: val accuracy |", "|---|---|---|---|---|"]
+    for k in range(0, len(mlp["config"]["strengths"]), 4):
+        lines.append(
+            f"| {mlp['config']['strengths'][k]:.2e} | {mlp['warm']['hidden_units_kept'][k]} | "
+            f"{mlp['warm']['val_accuracy'][k]:.3f} | "
+            f"{mlp['independent']['hidden_units_kept'][k]} | "
+            f"{mlp['independent']['val_accuracy'][k]:.3f} |")
+    lines += ["", END]
     return "\n".join(lines)
 
 

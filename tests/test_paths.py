@@ -324,3 +324,20 @@ def test_mlp_group_lasso_path_restarts_after_a_cut_network(rng):
                                atol=1e-6)
     with pytest.raises(ValueError, match="argument `warm_start`"):
         kreg.regularization_path(model, x, y, strengths, warm_start="yes")
+
+
+def test_readme_example_runs():
+    """The README's "Regularization paths and cross-validation" example runs as written."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("## Regularization paths and cross-validation"):]
+    code = re.search(r"^```python\n(.*?)^```", section, re.M | re.S).group(1)
+    assert "kreg.regularization_path(" in code and "kreg.cross_validate(" in code
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    path, cv = namespace["path"], namespace["cv"]
+    assert path.converged.all() and len(path) == 30 and path.sparsity[0] == 1.0
+    assert cv.one_se_strength >= cv.best_strength
+    assert isinstance(namespace["model"], keras.Model)
