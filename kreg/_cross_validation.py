@@ -27,7 +27,8 @@ class CrossValidation:
             error of the best (ESL section 7.10).
         model: a model trained on all the data at `best_strength` (None if `refit=False`).
         path: the path on all the data down to `best_strength` (None if `refit=False`).
-        paths: the per-fold `RegularizationPath`s.
+        paths: the per-fold `RegularizationPath`s (epochs, convergence and sparsity per
+            strength; no weights or metrics are kept, so memory stays flat over the folds).
         scoring: the scoring's name; greater_is_better: its direction.
     """
 
@@ -245,7 +246,7 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
             model, trainer, train_data, strengths, validation=None, tol=tol,
             max_epochs=max_epochs, callbacks=callbacks, gradient_scale=scale,
             strength_max_value=None, indices=indices, on_strength=on_strength, evaluate=False,
-            warm_start=warm_start))
+            warm_start=warm_start, keep_weights=False))
         scores.append(fold_scores)
     result = CrossValidation(strengths, scores, name, greater, fold_paths, None, None)
     if refit:

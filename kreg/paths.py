@@ -337,6 +337,11 @@ class RegularizationPath:
                 None: the first penalised variable.
         """
         index = self._penalised[0] if name is None else self._index(name)
+        if self._snapshots[0] is None:
+            raise ValueError(
+                "This path kept no weights (the per-fold paths of kreg.cross_validate keep "
+                "only epochs, convergence and sparsity, so that memory stays flat over the "
+                "folds); use cv.path or kreg.regularization_path for weights")
         return np.stack([snap[index] for snap in self._snapshots])
 
     def _strength_index(self, strength):
@@ -355,6 +360,8 @@ class RegularizationPath:
         (a fresh copy of its optimizer). The input model is never changed.
         """
         index = self._strength_index(strength)
+        if self._snapshots[index] is None:
+            self.weights()  # raises: no weights kept
         model = keras.models.clone_model(self._source)
         for variable, value in zip(model.variables, self._snapshots[index]):
             variable.assign(value)
@@ -440,7 +447,7 @@ def _check_warm_start(warm_start):
 
 def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callbacks,
           gradient_scale, strength_max_value, indices, on_strength=None, warn=True,
-          evaluate=True, warm_start="auto"):
+          evaluate=True, warm_start="auto", keep_weights=True):
     names = [v.path for v in model.variables]
     layer_names = {}
     for layer in model.layers:
@@ -454,19 +461,21 @@ def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callb
     initial = trainer.snapshot()
     restarted = False
     for k, strength in enumerate(strengths):
-        if k and _restart(warm_start, snapshots[-1], indices):
+        if k and _restart(warm_start, previous, indices):
             trainer.reset(initial)
             restarted = True
         done, ok, value = trainer.fit_strength(data, float(strength), tol, max_epochs,
                                                gradient_scale,
                                                epochs[-1] if epochs and not restarted else None)
         restarted = False
-        snapshots.append(trainer.snapshot())
+        snapshot = trainer.snapshot()
+        snapshots.append(snapshot if keep_weights else None)
         logs = _evaluate(trainer, data, "") if evaluate else {}
         if validation is not None and evaluate:
             logs.update(_evaluate(trainer, validation, "val_"))
         for name, v in logs.items():
             metrics.setdefault(name, []).append(v)
+        previous = snapshot
         sparsity.append(_sparsity(trainer))
         epochs.append(done)
         converged.append(ok)
@@ -550,7 +559,10 @@ def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3
     """Trains `model` (a clone) at each strength of a grid, warm-started from sparse to dense.
 
     See the module docstring for the training, the convergence criterion and the
-    grid. The input model is not changed; `path.model_at(s)` returns a new model.
+    grid. Training starts from the model's current weights (with zero initial weights,
+    as scikit-learn starts, the first strength of the default grid is reached at once;
+    from random ones, a loose `tol` may stop while some weights are still small but not
+    exactly zero). The input model is not changed; `path.model_at(s)` returns a new model.
 
     Args:
         model: a compiled, built Keras model with kreg regularizers. Its optimizer
@@ -599,7 +611,7 @@ def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(50, 4)); y = x @ np.array([[2.0], [0.0], [-1.0], [0.0]])
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
-    ...     1, use_bias=False, kernel_regularizer=kreg.L1(0.0))])
+    ...     1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=kreg.L1(0.0))])
     >>> model.compile(optimizer=keras.optimizers.SGD(0.2), loss="mse")
     >>> path = kreg.regularization_path(model, x, y, n_strengths=5)
     >>> bool(path.converged.all()), float(path.sparsity[0])

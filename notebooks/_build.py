@@ -666,14 +666,14 @@ Refit on the whole training set at the chosen strengths, then score once on the 
 that played no part in the choice."""),
     ("code", """\
 X_all, y_all, X_te, y_te = standardize(X_train, y_train, X_test, y_test)
-chosen = np.array([strengths[best], strengths[one_se]])
+chosen = np.array([strengths[one_se], strengths[best]])  # a path runs from strong to weak
 final = fit_path(X_all, y_all, chosen)
-for label, strength, coef in zip(("best", "one-SE"), chosen, final):
+for label, strength, coef in zip(("one-SE", "best"), chosen, final):
     kept = names[coef != 0]
     print(f"{label:>6}: strength {strength:.4g}, test R² {r2_score(y_te, X_te @ coef):.3f}, "
           f"{len(kept)} features: {', '.join(kept)}")
-assert (final[1] != 0).sum() <= (final[0] != 0).sum()  # the one-SE model is the simpler one
-assert r2_score(y_te, X_te @ final[1]) > 0.3"""),
+assert (final[0] != 0).sum() <= (final[1] != 0).sum()  # the one-SE model is the simpler one
+assert r2_score(y_te, X_te @ final[0]) > 0.3"""),
     ("md", """\
 ## The same in one call, with one row logged per strength
 
