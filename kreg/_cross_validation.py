@@ -179,7 +179,8 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
             `build(hp)`); every call must give the same architecture.
         x, y: all the data (arrays, indexed along the first axis).
         strengths, n_strengths, eps, tol, max_epochs, warm_start, callbacks,
-            jit_compile: as in `kreg.regularization_path` (`callbacks` see every fold's rows in turn).
+            jit_compile: as in `kreg.regularization_path` (`callbacks` see every fold's
+            rows in turn).
         cv: the number of folds (contiguous, unshuffled: scikit-learn's `KFold(cv)`) or
             a splitter with `split(x, y)` (`KFold(5, shuffle=True, random_state=0)`).
         scoring: `"loss"`, a Keras metric name, or a callable.

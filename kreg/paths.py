@@ -44,7 +44,6 @@ References:
     ed., 2009, section 7.10 (cross-validation, the one-standard-error rule).
 """
 
-import numbers
 import warnings
 
 import keras
@@ -54,7 +53,20 @@ from keras import ops
 from kreg import _path_bounds
 from kreg import _path_fit
 from kreg import _validation
-from kreg.regularizers import Regularizer, kreg_regularizer
+from kreg._path_checks import (  # noqa: F401  (also used by kreg._cross_validation)
+    _check_callbacks,
+    _check_eps,
+    _check_model,
+    _check_positive_int,
+    _check_strengths,
+    _check_tol,
+    _check_validation,
+    _check_warm_start,
+    _data,
+    _selected_indices,
+)
+from kreg._path_results import RegularizationPath
+from kreg.regularizers import kreg_regularizer
 
 __all__ = [
     "CrossValidation",
@@ -63,140 +75,6 @@ __all__ = [
     "regularization_path",
     "strength_max",
 ]
-
-
-# -- argument checks -----------------------------------------------------------
-def _check_model(model, name="model"):
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"Invalid type for argument `{name}`: expected a compiled keras.Model. "
-            f"Received: {name} of type {type(model).__name__}")
-    if not getattr(model, "compiled", False) or model.optimizer is None:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a compiled model (call "
-            "`model.compile(optimizer, loss)`: the path trains with that optimizer and loss). "
-            f"Received: {name} {model.name!r}, not compiled")
-    if not model.built:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a built model (give it a "
-            f"`keras.Input`). Received: {name} {model.name!r}, not built")
-
-
-def _selected_indices(model, regularizers):
-    """Indices into `model.variables` of the trainable variables whose strength the path sets."""
-    candidates = [
-        i for i, v in enumerate(model.variables)
-        if v.trainable and kreg_regularizer(v) is not None
-    ]
-    if not candidates:
-        raise ValueError(
-            "Invalid value for argument `model`: expected a model with at least one trainable "
-            "variable that has a kreg regularizer (e.g. `kernel_regularizer=kreg.L1(0.0)`). "
-            f"Received: model {model.name!r} without one")
-    if regularizers is None:
-        return candidates
-    if isinstance(regularizers, Regularizer):
-        regularizers = [regularizers]
-    try:
-        regularizers = list(regularizers)
-    except TypeError:
-        raise TypeError(
-            "Invalid type for argument `regularizers`: expected None or a list of kreg "
-            f"regularizers of the model. Received: regularizers={_validation._short(regularizers)}"
-        ) from None
-    for reg in regularizers:
-        if not isinstance(reg, Regularizer):
-            raise TypeError(
-                "Invalid type for argument `regularizers`: expected kreg regularizers. "
-                f"Received: {_validation._short(reg)} of type {type(reg).__name__}")
-    chosen = [i for i in candidates
-              if any(kreg_regularizer(model.variables[i]) is r for r in regularizers)]
-    missing = [r for r in regularizers
-               if all(kreg_regularizer(model.variables[i]) is not r for i in candidates)]
-    if missing or not regularizers:
-        raise ValueError(
-            "Invalid value for argument `regularizers`: expected regularizers attached to "
-            f"trainable variables of model {model.name!r}. Received: regularizers="
-            f"{_validation._short(regularizers)}" + (f", of which {missing!r} are not" if missing else ""))
-    return chosen
-
-
-def _check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise _validation.invalid(name, "a positive integer", value)
-    return int(value)
-
-
-def _check_tol(value, name="tol"):
-    if not _validation._is_real(value) or not np.isfinite(value) or value <= 0:
-        raise _validation.invalid(name, "a positive finite number", value)
-    return float(value)
-
-
-def _check_eps(value):
-    if not _validation._is_real(value) or not 0 < value < 1:
-        raise _validation.invalid("eps", "a number in (0, 1)", value)
-    return float(value)
-
-
-def _check_strengths(strengths):
-    """A descending float64 array of non-negative finite strengths."""
-    if isinstance(strengths, (str, bytes, dict)):
-        raise _validation.invalid("strengths", "a non-empty 1-D sequence of non-negative "
-                                  "finite numbers", strengths)
-    try:
-        values = np.asarray(strengths, dtype="float64")
-    except (TypeError, ValueError):
-        raise _validation.invalid("strengths", "a non-empty 1-D sequence of non-negative "
-                                  "finite numbers", strengths) from None
-    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or np.any(
-            values < 0):
-        raise _validation.invalid("strengths", "a non-empty 1-D sequence of non-negative "
-                                  "finite numbers", strengths)
-    return np.sort(values)[::-1].copy()
-
-
-def _float_tensor(a):
-    a = np.asarray(a) if not hasattr(a, "dtype") or isinstance(a, np.ndarray) else a
-    if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating):
-        a = a.astype(keras.config.floatx())
-    return ops.convert_to_tensor(a)
-
-
-def _data(x, y, sample_weight):
-    """Full-batch data as tensors on the device, converted once for the whole path."""
-    if x is None or y is None:
-        raise _validation.invalid("x" if x is None else "y", "an array (full-batch data)", None)
-    x = keras.tree.map_structure(_float_tensor, x)
-    y = keras.tree.map_structure(_float_tensor, y)
-    if sample_weight is not None:
-        sample_weight = _float_tensor(sample_weight)
-    return (x, y, sample_weight)
-
-
-def _check_validation(validation_data):
-    if validation_data is None:
-        return None
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-        raise _validation.invalid(
-            "validation_data", "a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)",
-            validation_data)
-    return _data(*validation_data) if len(validation_data) == 3 else _data(*validation_data, None)
-
-
-def _check_callbacks(callbacks):
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, keras.callbacks.Callback) or callable(callbacks):
-        callbacks = [callbacks]
-    callbacks = list(callbacks)
-    for cb in callbacks:
-        if not (isinstance(cb, keras.callbacks.Callback) or callable(cb)):
-            raise TypeError(
-                "Invalid type for argument `callbacks`: expected keras.callbacks.Callback "
-                "instances or callables `fn(row)`. Received: "
-                f"{_validation._short(cb)} of type {type(cb).__name__}")
-    return callbacks
 
 
 # -- the gradient at zero and strength_max ---------------------------------------
@@ -274,144 +152,6 @@ def strength_max(model, x, y, *, regularizers=None, sample_weight=None):
     return _max_from_gradients(probe, probe.gradient_at_zero(data))
 
 
-# -- results -----------------------------------------------------------------------
-class RegularizationPath:
-    """The result of `kreg.regularization_path`: one row per strength.
-
-    Attributes:
-        strengths: 1-D float64 array, descending.
-        metrics: dict metric name -> `(n_strengths,)` array, as Keras names them
-            (`"loss"`, `"mae"`, ... on the training data at the strength's final
-            weights, the penalty included in `"loss"`; `"val_..."` on
-            `validation_data`).
-        sparsity: fraction of exactly zero penalised weights, per strength.
-        epochs: full-batch steps trained at each strength.
-        converged: bool per strength (see the module docstring for the criterion).
-        criterion: the value of the convergence criterion at the last check.
-        names: the variable paths that `weights(name)` accepts (the model's own).
-        strength_max: the gradient bound when the grid was made from it, else None.
-    """
-
-    def __init__(self, model, compile_config, names, layer_names, penalised, strengths,
-                 snapshots, metrics, sparsity, epochs, converged, criterion, strength_max,
-                 tol, max_epochs, regularizer_indices):
-        self._source = model
-        self._compile_config = compile_config
-        self.names = list(names)
-        self._layer_names = layer_names
-        self._penalised = list(penalised)
-        self.strengths = np.asarray(strengths, "float64")
-        self._snapshots = snapshots
-        self.metrics = {k: np.asarray(v, "float64") for k, v in metrics.items()}
-        self.sparsity = np.asarray(sparsity, "float64")
-        self.epochs = np.asarray(epochs, "int64")
-        self.converged = np.asarray(converged, bool)
-        self.criterion = np.asarray(criterion, "float64")
-        self.strength_max = strength_max
-        self.tol = tol
-        self.max_epochs = max_epochs
-        self._regularizer_indices = regularizer_indices
-
-    def __len__(self):
-        return len(self.strengths)
-
-    def _index(self, name):
-        if isinstance(name, str):
-            if name in self.names:
-                return self.names.index(name)
-            if name in self._layer_names:
-                candidates = self._layer_names[name]
-                penalised = [i for i in candidates if i in self._penalised]
-                pick = penalised or candidates
-                return pick[0]
-        raise ValueError(
-            "Invalid value for argument `name`: expected a variable path or a layer name of "
-            f"the model, one of {self.names + sorted(self._layer_names)}. Received: name={name!r}")
-
-    def weights(self, name=None):
-        """`(n_strengths, *shape)` array of one variable along the path.
-
-        Args:
-            name: a variable path (`"sequential/dense/kernel"`, see `path.names`) or a
-                layer name (its first penalised variable, else its first variable);
-                None: the first penalised variable.
-        """
-        index = self._penalised[0] if name is None else self._index(name)
-        if self._snapshots[0] is None:
-            raise ValueError(
-                "This path kept no weights (the per-fold paths of kreg.cross_validate keep "
-                "only epochs, convergence and sparsity, so that memory stays flat over the "
-                "folds); use cv.path or kreg.regularization_path for weights")
-        return np.stack([snap[index] for snap in self._snapshots])
-
-    def _strength_index(self, strength):
-        if _validation._is_real(strength):
-            hits = np.flatnonzero(np.isclose(self.strengths, float(strength), rtol=1e-6, atol=0))
-            if hits.size:
-                return int(hits[0])
-        raise _validation.invalid(
-            "strength", f"one of the path's strengths {np.round(self.strengths, 6).tolist()}",
-            strength)
-
-    def model_at(self, strength):
-        """A new model (a clone of the input model) with the weights trained at `strength`.
-
-        Its regularizers hold `strength`, and it is compiled as the input model was
-        (a fresh copy of its optimizer). The input model is never changed.
-        """
-        index = self._strength_index(strength)
-        if self._snapshots[index] is None:
-            self.weights()  # raises: no weights kept
-        model = keras.models.clone_model(self._source)
-        for variable, value in zip(model.variables, self._snapshots[index]):
-            variable.assign(value)
-        for i in self._regularizer_indices:
-            reg = kreg_regularizer(model.variables[i])
-            reg.strength.assign(self.strengths[index])
-        config = dict(self._compile_config)
-        optimizer = config["optimizer"]
-        config["optimizer"] = type(optimizer).from_config(optimizer.get_config())
-        model.compile(**config)
-        return model
-
-    def rows(self):
-        """One dict per strength: `strength`, `epochs`, `converged`, `sparsity` and the metrics."""
-        return [_row(self, k) for k in range(len(self))]
-
-    def __iter__(self):
-        return iter(self.rows())
-
-    def plot(self, name=None, metric=None, **kwargs):
-        """Coefficient paths of variable `name` (`kreg.plot.coefficient_paths`), or, with
-        `metric="loss"` (any key of `metrics` without `val_`), train and validation score
-        against the strength (`kreg.plot.score_vs_strength`). Needs matplotlib."""
-        from kreg import plot
-
-        if metric is None:
-            coefs = self.weights(name).reshape(len(self), -1)
-            return plot.coefficient_paths(self.strengths, coefs, **kwargs)
-        train = self.metrics.get(metric)
-        val = self.metrics.get("val_" + metric)
-        if train is None and val is None:
-            raise _validation.invalid("metric", f"one of {sorted(self.metrics)}", metric)
-        if val is None:
-            return plot.score_vs_strength(self.strengths, None, train, val_label="train",
-                                          ylabel=metric, **kwargs)
-        return plot.score_vs_strength(self.strengths, train, val, ylabel=metric, **kwargs)
-
-    def __repr__(self):
-        return (f"RegularizationPath({len(self)} strengths from {self.strengths[0]:.4g} to "
-                f"{self.strengths[-1]:.4g}, {int(self.converged.sum())} converged, "
-                f"{int(self.epochs.sum())} epochs)")
-
-
-def _row(path, k):
-    row = {"strength": float(path.strengths[k]), "epochs": int(path.epochs[k]),
-           "converged": bool(path.converged[k]), "sparsity": float(path.sparsity[k])}
-    row.update({name: float(values[k]) for name, values in path.metrics.items()})
-    return row
-
-
 # -- the walk ------------------------------------------------------------------------
 def _sparsity(trainer):
     total = sum(int(np.prod(v.shape)) for v in trainer.penalised)
@@ -436,13 +176,6 @@ def _restart(warm_start, snapshot, indices):
     # slowly if at all (stationary unless a bias keeps a unit active); restart from the
     # initial weights then (for a convex model only the speed differs).
     return any(not np.any(snapshot[i]) for i in indices)
-
-
-def _check_warm_start(warm_start):
-    if not (warm_start is True or warm_start is False or (
-            isinstance(warm_start, str) and warm_start == "auto")):
-        raise _validation.invalid("warm_start", "'auto', True or False", warm_start)
-    return warm_start
 
 
 def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callbacks,
