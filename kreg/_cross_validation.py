@@ -105,6 +105,17 @@ def _take(data, index):
     return keras.tree.map_structure(lambda a: np.asarray(a)[index], data)
 
 
+def _accuracy(y_true, y_pred):
+    """`"accuracy"` resolved as `model.compile(metrics=["accuracy"])` resolves it: binary for
+    one output column, sparse categorical for integer labels, categorical for one-hot."""
+    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    if pred_shape[-1] == 1:
+        return keras.metrics.binary_accuracy(y_true, y_pred)
+    if len(true_shape) < len(pred_shape) or true_shape[-1] == 1:
+        return keras.metrics.sparse_categorical_accuracy(y_true, y_pred)
+    return keras.metrics.categorical_accuracy(y_true, y_pred)
+
+
 def _scorer(scoring, loss, greater_is_better):
     """`(fn(y_true, y_pred) -> float, name, greater_is_better)`."""
     if greater_is_better is not None and not isinstance(greater_is_better, bool):
@@ -117,6 +128,8 @@ def _scorer(scoring, loss, greater_is_better):
         name = scoring
         if scoring == "loss":
             fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+        elif scoring in ("accuracy", "acc"):
+            fn = _accuracy
         else:
             try:
                 fn = keras.metrics.get(scoring)
@@ -170,8 +183,9 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
 
     `scoring="loss"` is the compiled loss on the held-out fold *without* the
     penalty (what `LassoCV.mse_path_` holds for `"mse"`); a Keras metric name
-    (`"mae"`, `"accuracy"`) or a callable `fn(y_true, y_pred) -> float` may be
-    given instead. The grid (`strengths=None`) comes from `strength_max` on all the
+    (`"mae"`; `"accuracy"` is resolved from the shapes as `compile` does: binary,
+    sparse categorical or categorical) or a callable `fn(y_true, y_pred) -> float`
+    (mean over the fold; predictions as the model outputs them) may be given instead. The grid (`strengths=None`) comes from `strength_max` on all the
     data, as `LassoCV` does.
 
     Args:

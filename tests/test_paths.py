@@ -5,6 +5,7 @@ Scaling (see kreg.regularizers): Keras's "mse" is twice scikit-learn's data term
 """
 
 import csv
+import warnings
 
 import keras
 import numpy as np
@@ -341,3 +342,30 @@ def test_readme_example_runs():
     assert path.converged.all() and len(path) == 30 and path.sparsity[0] == 1.0
     assert cv.one_se_strength >= cv.best_strength
     assert isinstance(namespace["model"], keras.Model)
+
+
+def test_cross_validate_accuracy_on_logits(rng):
+    """scoring="accuracy" on a logits model is the fraction of argmax hits per fold (as
+    compile resolves "accuracy"), and greater is better."""
+    x = rng.normal(size=(120, 5)).astype("float32")
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("int64") + (x[:, 2] > 1).astype("int64")
+
+    def build():
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(
+            3, kernel_initializer="zeros", kernel_regularizer=kreg.L1(0.0))])
+        model.compile(optimizer=keras.optimizers.SGD(0.5), metrics=["accuracy"],
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    def hits(y_true, logits):
+        return np.mean(np.argmax(np.asarray(logits), axis=-1) == np.asarray(y_true))
+
+    kwargs = dict(strengths=[0.3, 0.03, 0.003], cv=3, tol=1e-3, max_epochs=500, refit=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        named = kreg.cross_validate(build, x, y, scoring="accuracy", **kwargs)
+        custom = kreg.cross_validate(build, x, y, scoring=hits, greater_is_better=True,
+                                     **kwargs)
+    np.testing.assert_allclose(named.scores, custom.scores)
+    assert named.greater_is_better and named.mean[named.best_index] == named.mean.max()
+    assert named.mean.max() > 0.6  # above the majority class (0.5)
