@@ -53,7 +53,6 @@ largest coefficient, with the same exact zeros."""),
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge, enet_path, lasso_path
 from sklearn.metrics import r2_score
@@ -79,34 +78,29 @@ print(f"{n} training and {len(X_test)} test patients, {p} features: {', '.join(n
     ("md", """\
 ## One Keras model for a whole path
 
-Full-batch proximal gradient descent: each call to `fit` runs `STEPS` steps on the whole
-training set in one compiled call (`steps_per_execution`), with the step `1/L` (`L` the
-Lipschitz constant of the `"mse"` gradient) and Nesterov momentum. The strength is a
-`keras.Variable`: assigning a new value changes the next step of the already compiled model,
-so the path is one model, warm-started from each solution to the next."""),
+`kreg.regularization_path`: full-batch proximal gradient descent (plain SGD at the step `1/L`,
+`L` the Lipschitz constant of the `"mse"` gradient, wrapped in `kreg.Proximal`), each strength
+until the proximal-gradient residual is below `tol`. The strength is a `keras.Variable`:
+assigning a new value changes the next step of the already compiled model, so the path is one
+model, warm-started from each solution to the next."""),
     ("code", """\
-STEPS = 300
 lipschitz = 2 * np.linalg.eigvalsh(X_train.T @ X_train / n).max()
-full_batch = tf.data.Dataset.from_tensors(
-    (X_train.astype("float32"), y_train[:, None].astype("float32"))
-).repeat(STEPS)
 
 
 def fit_path(regularizer, strengths):
-    \"\"\"Coefficients (one row per strength) of a linear model regularized by `regularizer`.\"\"\"
+    \"\"\"Coefficients (one row per strength) of a linear model regularized by `regularizer`:
+    `kreg.regularization_path` trains one compiled model along the strengths (no recompile:
+    the step reads the strength variable), each strength until converged.\"\"\"
     model = keras.Sequential([
         keras.Input((p,)),
         keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
                            kernel_regularizer=regularizer),
     ])
-    optimizer = kreg.Proximal(keras.optimizers.SGD(1 / lipschitz, momentum=0.9, nesterov=True))
-    model.compile(optimizer=optimizer, loss="mse", steps_per_execution=STEPS, jit_compile=True)
-    coefs = []
-    for strength in strengths:
-        regularizer.strength.assign(strength)  # no recompile: the step reads the variable
-        model.fit(full_batch, epochs=1, verbose=0, shuffle=False)
-        coefs.append(model.layers[0].kernel.numpy()[:, 0])
-    return np.array(coefs)
+    model.compile(optimizer=keras.optimizers.SGD(1 / lipschitz), loss="mse")
+    path = kreg.regularization_path(model, X_train, y_train, strengths, tol=1e-7,
+                                    max_epochs=100_000)
+    assert path.converged.all()
+    return path.weights()[:, :, 0]
 
 
 def r2(coefs, X, y):
@@ -758,28 +752,21 @@ from one strength to the next without recompiling. The strengths run from `lam_m
 smallest L1 strength at which every coefficient is zero (`2 max|X^T y| / n` with `"mse"`),
 down to `lam_max / 100`; MCP has the same slope at zero, hence the same `lam_max`."""),
     ("code", """\
-STEPS = 400
 lipschitz = 2 * np.linalg.eigvalsh(X.T @ X / n).max()
-full_batch = tf.data.Dataset.from_tensors(
-    (X.astype("float32"), y[:, None].astype("float32"))
-).repeat(STEPS)
 
 
 def fit_path(regularizer, strengths):
-    \"\"\"Coefficients (one row per strength) of a linear model regularized by `regularizer`.\"\"\"
+    \"\"\"Coefficients (one row per strength) of a linear model regularized by `regularizer`,
+    along `strengths` with warm starts, each strength until converged.\"\"\"
     model = keras.Sequential([
         keras.Input((p,)),
         keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
                            kernel_regularizer=regularizer),
     ])
-    model.compile(optimizer=kreg.Proximal(keras.optimizers.SGD(1 / lipschitz)), loss="mse",
-                  steps_per_execution=STEPS, jit_compile=True)
-    coefs = []
-    for strength in strengths:
-        regularizer.strength.assign(strength)  # no recompile: the step reads the variable
-        model.fit(full_batch, epochs=1, verbose=0, shuffle=False)
-        coefs.append(model.layers[0].kernel.numpy()[:, 0].astype("float64"))
-    return np.array(coefs)
+    model.compile(optimizer=keras.optimizers.SGD(1 / lipschitz), loss="mse")
+    path = kreg.regularization_path(model, X, y, strengths, tol=1e-7, max_epochs=100_000)
+    assert path.converged.all()
+    return path.weights()[:, :, 0].astype("float64")
 
 
 def selection(coefs):
