@@ -169,7 +169,7 @@ class PathTrainer:
         """`count` full-batch steps in one compiled call; returns the logs as floats.
 
         On TensorFlow the compiled train function is called directly with a
-        one-batch iterator (its documented calling convention there), which skips
+        one-batch iterator (as Keras's own `train_on_batch` calls it), which skips
         `train_on_batch`'s per-call work (0.5 of its 1 ms on diabetes); the metrics
         are then reset once per strength (`begin_strength`), so in the logs the
         loss is averaged since then. Elsewhere, `train_on_batch`.
