@@ -53,7 +53,6 @@ largest coefficient, with the same exact zeros."""),
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge, enet_path, lasso_path
 from sklearn.metrics import r2_score
@@ -79,34 +78,29 @@ print(f"{n} training and {len(X_test)} test patients, {p} features: {', '.join(n
     ("md", """\
 ## One Keras model for a whole path
 
-Full-batch proximal gradient descent: each call to `fit` runs `STEPS` steps on the whole
-training set in one compiled call (`steps_per_execution`), with the step `1/L` (`L` the
-Lipschitz constant of the `"mse"` gradient) and Nesterov momentum. The strength is a
-`keras.Variable`: assigning a new value changes the next step of the already compiled model,
-so the path is one model, warm-started from each solution to the next."""),
+`kreg.regularization_path`: full-batch proximal gradient descent (plain SGD at the step `1/L`,
+`L` the Lipschitz constant of the `"mse"` gradient, wrapped in `kreg.Proximal`), each strength
+until the proximal-gradient residual is below `tol`. The strength is a `keras.Variable`:
+assigning a new value changes the next step of the already compiled model, so the path is one
+model, warm-started from each solution to the next."""),
     ("code", """\
-STEPS = 300
 lipschitz = 2 * np.linalg.eigvalsh(X_train.T @ X_train / n).max()
-full_batch = tf.data.Dataset.from_tensors(
-    (X_train.astype("float32"), y_train[:, None].astype("float32"))
-).repeat(STEPS)
 
 
 def fit_path(regularizer, strengths):
-    \"\"\"Coefficients (one row per strength) of a linear model regularized by `regularizer`.\"\"\"
+    \"\"\"Coefficients (one row per strength) of a linear model regularized by `regularizer`:
+    `kreg.regularization_path` trains one compiled model along the strengths (no recompile:
+    the step reads the strength variable), each strength until converged.\"\"\"
     model = keras.Sequential([
         keras.Input((p,)),
         keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
                            kernel_regularizer=regularizer),
     ])
-    optimizer = kreg.Proximal(keras.optimizers.SGD(1 / lipschitz, momentum=0.9, nesterov=True))
-    model.compile(optimizer=optimizer, loss="mse", steps_per_execution=STEPS, jit_compile=True)
-    coefs = []
-    for strength in strengths:
-        regularizer.strength.assign(strength)  # no recompile: the step reads the variable
-        model.fit(full_batch, epochs=1, verbose=0, shuffle=False)
-        coefs.append(model.layers[0].kernel.numpy()[:, 0])
-    return np.array(coefs)
+    model.compile(optimizer=keras.optimizers.SGD(1 / lipschitz), loss="mse")
+    path = kreg.regularization_path(model, X_train, y_train, strengths, tol=1e-7,
+                                    max_epochs=100_000)
+    assert path.converged.all()
+    return path.weights()[:, :, 0]
 
 
 def r2(coefs, X, y):
@@ -539,8 +533,9 @@ NOTEBOOKS["04_choosing_lambda"] = [
 **What this shows.** How to pick the strength of a Keras model's regularizer by K-fold
 cross-validation (scikit-learn's `KFold` gives the splits):
 
-* for each fold, one Keras model trained along the whole strength grid (warm starts: the
-  strength is a variable, so one compiled model serves the whole grid);
+* for each fold, `kreg.regularization_path` trains one Keras model along the whole strength
+  grid (warm starts: the strength is a variable, so one compiled model serves the whole grid),
+  each strength to a stated convergence criterion;
 * the cross-validation curve with its standard error;
 * the best strength (lowest mean validation error) and the **one-standard-error** strength
   (the strongest penalty whose error is within one standard error of the best: a simpler
@@ -549,12 +544,12 @@ cross-validation (scikit-learn's `KFold` gives the splits):
 
 The model is a linear regression with `kreg.L1` on the diabetes data, so every number can be
 checked: the same folds run through scikit-learn's `lasso_path` give the same CV curve and
-the same choices (asserted below). The loop itself does not care what the Keras model is."""),
+the same choices (asserted below). Nothing here depends on the model being linear; at the
+end, `kreg.cross_validate` does the whole loop in one call."""),
     ("code", _QUIET + """
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import lasso_path
 from sklearn.metrics import r2_score
@@ -569,7 +564,7 @@ X_train, X_test, y_train, y_test = train_test_split(
     data.data, data.target, test_size=0.25, random_state=1
 )
 names = np.array(data.feature_names)
-STEPS, FOLDS = 300, 5
+FOLDS = 5
 
 
 def standardize(X_fit, y_fit, *others):
@@ -580,34 +575,36 @@ def standardize(X_fit, y_fit, *others):
     ]
 
 
-def fit_path(X, y, strengths):
-    \"\"\"Coefficients of a linear Keras model with kreg.L1 along `strengths`, one row each.\"\"\"
+def linear_model(X):
+    \"\"\"A linear Keras model with kreg.L1, compiled with SGD at step 1 / L (L: the Lipschitz
+    constant of the MSE gradient), the proximal gradient method under kreg.Proximal.\"\"\"
     n, p = X.shape
-    regularizer = kreg.L1(0.0)
     model = keras.Sequential([
         keras.Input((p,)),
         keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
-                           kernel_regularizer=regularizer),
+                           kernel_regularizer=kreg.L1(0.0)),
     ])
     lipschitz = 2 * np.linalg.eigvalsh(X.T @ X / n).max()
-    optimizer = kreg.Proximal(keras.optimizers.SGD(1 / lipschitz, momentum=0.9, nesterov=True))
-    model.compile(optimizer=optimizer, loss="mse", steps_per_execution=STEPS, jit_compile=True)
-    data = tf.data.Dataset.from_tensors(
-        (X.astype("float32"), y[:, None].astype("float32"))).repeat(STEPS)
-    coefs = []
-    for strength in strengths:  # from strong to weak: each fit starts at the last solution
-        regularizer.strength.assign(strength)
-        model.fit(data, epochs=1, verbose=0, shuffle=False)
-        coefs.append(model.layers[0].kernel.numpy()[:, 0])
-    return np.array(coefs)"""),
+    model.compile(optimizer=keras.optimizers.SGD(1 / lipschitz), loss="mse")
+    return model
+
+
+def fit_path(X, y, strengths):
+    \"\"\"Coefficients along `strengths`, one row each, every strength converged.\"\"\"
+    path = kreg.regularization_path(linear_model(X), X, y, strengths, tol=1e-7,
+                                    max_epochs=100_000)
+    assert path.converged.all()
+    return path.weights()[:, :, 0]"""),
     ("md", """\
 ## The grid and the folds
 
 The grid is fixed once, from the whole training set: from the strength at which every
-coefficient is zero (`2 * max |X^T y| / n` for `"mse"`) down by a factor of 1000."""),
+coefficient is zero (`kreg.strength_max`; `2 * max |X^T y| / n` for `"mse"`) down by a factor
+of 1000."""),
     ("code", """\
 X_std, y_std = standardize(X_train, y_train)
-strength_max = 2 * np.abs(X_std.T @ y_std).max() / len(y_std)
+strength_max = kreg.strength_max(linear_model(X_std), X_std, y_std)
+assert np.isclose(strength_max, 2 * np.abs(X_std.T @ y_std).max() / len(y_std), rtol=1e-5)
 strengths = np.geomspace(strength_max, strength_max / 1000, 20)
 
 folds = list(KFold(FOLDS, shuffle=True, random_state=0).split(X_train))
@@ -663,14 +660,37 @@ Refit on the whole training set at the chosen strengths, then score once on the 
 that played no part in the choice."""),
     ("code", """\
 X_all, y_all, X_te, y_te = standardize(X_train, y_train, X_test, y_test)
-chosen = np.array([strengths[best], strengths[one_se]])
+chosen = np.array([strengths[one_se], strengths[best]])  # a path runs from strong to weak
 final = fit_path(X_all, y_all, chosen)
-for label, strength, coef in zip(("best", "one-SE"), chosen, final):
+for label, strength, coef in zip(("one-SE", "best"), chosen, final):
     kept = names[coef != 0]
     print(f"{label:>6}: strength {strength:.4g}, test R² {r2_score(y_te, X_te @ coef):.3f}, "
           f"{len(kept)} features: {', '.join(kept)}")
-assert (final[1] != 0).sum() <= (final[0] != 0).sum()  # the one-SE model is the simpler one
-assert r2_score(y_te, X_te @ final[1]) > 0.3"""),
+assert (final[0] != 0).sum() <= (final[1] != 0).sum()  # the one-SE model is the simpler one
+assert r2_score(y_te, X_te @ final[0]) > 0.3"""),
+    ("md", """\
+## The same in one call, with one row logged per strength
+
+`kreg.cross_validate` runs this loop for any model that `build_model()` returns (here on the
+training set standardised once, so its numbers differ slightly from the per-fold
+standardisation above), picks the best and the one-standard-error strength, and refits at
+the best. `callbacks=` takes Keras callbacks (`CSVLogger`, `TensorBoard`, a tracker's Keras
+callback) or plain functions, called with one row per strength: what `wandb.log(row)` would
+receive."""),
+    ("code", """\
+def log_row(row):  # stands in for wandb.log(row) or a CSV writer
+    if row["strength"] in strengths[::5]:
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+
+
+cv = kreg.cross_validate(lambda: linear_model(X_std), X_std, y_std, strengths,
+                         cv=KFold(FOLDS, shuffle=True, random_state=0), tol=1e-7,
+                         max_epochs=100_000)
+print(cv)
+path = kreg.regularization_path(linear_model(X_std), X_std, y_std, strengths, tol=1e-7,
+                                max_epochs=100_000, callbacks=[log_row])
+assert cv.one_se_strength >= cv.best_strength and path.converged.all()
+cv.plot(title="kreg.cross_validate")"""),
 ]
 
 
@@ -732,28 +752,21 @@ from one strength to the next without recompiling. The strengths run from `lam_m
 smallest L1 strength at which every coefficient is zero (`2 max|X^T y| / n` with `"mse"`),
 down to `lam_max / 100`; MCP has the same slope at zero, hence the same `lam_max`."""),
     ("code", """\
-STEPS = 400
 lipschitz = 2 * np.linalg.eigvalsh(X.T @ X / n).max()
-full_batch = tf.data.Dataset.from_tensors(
-    (X.astype("float32"), y[:, None].astype("float32"))
-).repeat(STEPS)
 
 
 def fit_path(regularizer, strengths):
-    \"\"\"Coefficients (one row per strength) of a linear model regularized by `regularizer`.\"\"\"
+    \"\"\"Coefficients (one row per strength) of a linear model regularized by `regularizer`,
+    along `strengths` with warm starts, each strength until converged.\"\"\"
     model = keras.Sequential([
         keras.Input((p,)),
         keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
                            kernel_regularizer=regularizer),
     ])
-    model.compile(optimizer=kreg.Proximal(keras.optimizers.SGD(1 / lipschitz)), loss="mse",
-                  steps_per_execution=STEPS, jit_compile=True)
-    coefs = []
-    for strength in strengths:
-        regularizer.strength.assign(strength)  # no recompile: the step reads the variable
-        model.fit(full_batch, epochs=1, verbose=0, shuffle=False)
-        coefs.append(model.layers[0].kernel.numpy()[:, 0].astype("float64"))
-    return np.array(coefs)
+    model.compile(optimizer=keras.optimizers.SGD(1 / lipschitz), loss="mse")
+    path = kreg.regularization_path(model, X, y, strengths, tol=1e-7, max_epochs=100_000)
+    assert path.converged.all()
+    return path.weights()[:, :, 0].astype("float64")
 
 
 def selection(coefs):

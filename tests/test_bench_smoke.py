@@ -178,3 +178,28 @@ def test_compact_quick_run_is_consistent(tmp_path):
                 medians["sparse_twin"] / medians["sparse"])
     text = markdown.read_text()
     assert text.startswith("# Benchmarks\n") and "## 5. Compaction (`kreg.compact`)" in text
+
+
+@pytest.mark.slow
+def test_paths_quick_run_is_consistent(tmp_path):
+    """`python -m bench.paths --quick`: ratios are those of the raw samples, the kreg path is
+    accurate, and the markdown section is written."""
+    out = tmp_path / "paths.json"
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n")
+    done = subprocess.run([sys.executable, "-m", "bench.paths", "--quick", "--out", str(out),
+                           "--markdown", str(markdown)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    lasso = result["lasso_path"]
+    for name, summary in lasso["seconds"].items():
+        _check_summary(summary, lasso["samples"][name])
+    for comparison in lasso["ratios"].values():
+        _check_ratio(comparison, lasso["samples"])
+    assert lasso["accuracy"]["kreg"]["max_coef_diff_relative"] < 1e-4
+    _check_ratio(result["cross_validation"]["ratio"], result["cross_validation"]["samples"])
+    mlp = result["mlp"]
+    assert mlp["epoch_ratio"] == pytest.approx(
+        sum(mlp["independent"]["epochs"]) / sum(mlp["warm"]["epochs"]))
+    assert "## 7. Regularization paths" in markdown.read_text()

@@ -27,11 +27,15 @@ def test_top_level_names():
         "callbacks",
         "compact",
         "compaction",
+        "cross_validate",
         "layouts",
         "nonconvex",
+        "paths",
         "proximal",
         "proximal_step",
+        "regularization_path",
         "regularizers",
+        "strength_max",
         "unit_counts",
     ]
 
@@ -45,6 +49,14 @@ def test_nonconvex_module_names():
 
 def test_compaction_module_names():
     assert sorted(kreg.compaction.__all__) == ["CompactionReport", "compact", "unit_counts"]
+
+
+def test_paths_module_names():
+    assert sorted(kreg.paths.__all__) == [
+        "CrossValidation", "RegularizationPath", "cross_validate", "regularization_path",
+        "strength_max"]
+    for name in ("cross_validate", "regularization_path", "strength_max"):
+        assert getattr(kreg, name) is getattr(kreg.paths, name)
 
 
 def test_proximal_module_names():

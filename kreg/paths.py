@@ -1,0 +1,365 @@
+"""Regularization paths and cross-validation for any compiled Keras model.
+
+`regularization_path` trains a clone of the model at each strength of a
+descending grid, from the sparse end to the dense end, each strength starting
+from the previous one's weights (warm starts, Friedman, Hastie & Tibshirani
+2010; for a network, not from one that a strength cut entirely: see
+`warm_start`). The strength changes through `reg.strength.assign`: one compiled train
+function serves the whole path and the data stay on the device. `cross_validate`
+runs one path per fold and picks the strength by the held-out score, with the
+one-standard-error rule beside the best.
+
+**Training.** Full batch: every step is one epoch over `x`, so the path solves
+the same problem as proximal gradient descent. The clone is compiled with the
+model's own loss and metrics and a fresh copy of its optimizer, wrapped in
+`kreg.Proximal` (exact zeros) unless it already is one. With plain
+`keras.optimizers.SGD` (no momentum, a constant learning rate `lr <= 1 / L`, `L`
+the Lipschitz constant of the loss gradient) this is the proximal gradient
+method, and the convergence criterion is an optimality residual.
+
+**Convergence, per strength.** With plain SGD, the norm of the proximal
+gradient mapping at the last step,
+
+    r(w) = ||w - prox_{lr R}(w - lr * grad L(w))||_2 / lr,
+
+which is zero exactly at a stationary point of `L + R` (a minimiser for convex
+problems), relative to `||grad L(w0)||_2`, the loss gradient at the start with
+every penalised weight zero: converged when `r / ||grad L(w0)|| <= tol`. With
+any other optimizer (momentum, Adam, a schedule): the relative change of the
+objective `|f_k - f_{k-1}| / |f_k| <= tol` between two checks, `f` the loss
+with the penalty as Keras logs it. Checks come after 8, 16, 32, ... (at most
+1024) steps; training stops at `max_epochs` steps, and the strengths that did
+not converge are named in a warning and marked in `path.converged`.
+
+**Strength grid.** `strengths=None` gives `n_strengths` values from
+`strength_max` down to `eps * strength_max`, evenly spaced in log scale
+(scikit-learn's `lasso_path` convention, `eps=1e-3`). With Keras's `"mse"`,
+kreg's strength is twice scikit-learn's `alpha` (see `kreg.regularizers`).
+
+References:
+    Friedman, Hastie & Tibshirani, "Regularization paths for generalized linear
+    models via coordinate descent", Journal of Statistical Software, 2010
+    (the log grid from `lambda_max`, warm starts).
+    Hastie, Tibshirani & Friedman, "The Elements of Statistical Learning", 2nd
+    ed., 2009, section 7.10 (cross-validation, the one-standard-error rule).
+"""
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from kreg import _path_bounds
+from kreg import _path_fit
+from kreg import _validation
+from kreg._path_checks import (  # noqa: F401  (also used by kreg._cross_validation)
+    _check_callbacks,
+    _check_eps,
+    _check_model,
+    _check_positive_int,
+    _check_strengths,
+    _check_tol,
+    _check_validation,
+    _check_warm_start,
+    _data,
+    _selected_indices,
+)
+from kreg._path_results import RegularizationPath
+from kreg.regularizers import kreg_regularizer
+
+__all__ = [
+    "CrossValidation",
+    "RegularizationPath",
+    "cross_validate",
+    "regularization_path",
+    "strength_max",
+]
+
+
+# -- the gradient at zero and strength_max ---------------------------------------
+def _gradient_at_zero(model, trainer, data, indices):
+    """Loss gradient at the model's weights with the penalised ones zero (from `trainer`
+    when it trains with plain SGD, else from a probe clone trained by SGD(1))."""
+    if not trainer.residual_mode:
+        trainer = _path_fit.PathTrainer(
+            model, indices, optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    return trainer.gradient_at_zero(data)
+
+
+# The bound is rounded up by this factor: at the bound itself the prox of a float32 step
+# sits exactly on its threshold, where rounding may leave a weight of 1e-9 instead of 0.
+_ROUND_UP = 1.0 + 1e-6
+
+
+def _max_from_gradients(trainer, grads):
+    return _ROUND_UP * max(
+        _path_bounds.bound(kreg_regularizer(v), v, g) for v, g in zip(trainer.penalised, grads))
+
+
+def strength_max(model, x, y, *, regularizers=None, sample_weight=None):
+    """The smallest strength at which every penalised weight of `model` stays zero.
+
+    For a penalty `strength * P(w)` whose subdifferential at zero is
+    `strength * B` (`B` the unit ball of the dual norm), the zero weights are
+    optimal as long as `-grad L(0) in strength * B`: the gradient bound. For a
+    linear model with the mean squared error this is exact (scikit-learn's
+    `alpha_max`, times 2 for Keras's `"mse"`):
+
+    * `L1`: `max_i |g_i| / v_i` (`v` the per-weight `weights`; `max_i -g_i / v_i` when
+      `positive`), so for `Dense(1, use_bias=False)` and `"mse"`, `2 / n * max|X^T y|`;
+    * `ElasticNet(l1_ratio=r)`: that over `r`; `MCP`, `SCAD`: as `L1`;
+    * `GroupLasso`, `GroupMCP`, `GroupSCAD`: `max_g ||g_g||_2 / (v_g sqrt(p_g))`;
+    * `SparseGroupLasso(l1_ratio=r)`: per group the smallest `s` with
+      `||soft_threshold(g_g, s r)||_2 <= s (1 - r) sqrt(p_g)` (bisection).
+
+    `g` is the loss gradient at the model's current weights with every penalised
+    weight set to zero (other weights, biases included, as they are). For a deeper
+    model it is where the path starts, an upper guess: zero weights are a
+    stationary point there, but training from other weights may find others.
+    Several regularizers share the path strength: the largest bound is returned,
+    rounded up by one part in a million (at the bound itself float32 rounding may
+    leave a weight of 1e-9 where the solution has 0).
+
+    Args:
+        model: a compiled, built Keras model with kreg regularizers.
+        x, y: full-batch training data.
+        regularizers: None (every kreg regularizer of the model) or a list of them.
+        sample_weight: optional per-sample weights.
+
+    Returns:
+        A Python float.
+
+    Raises:
+        ValueError: for a model without kreg regularizers, a penalty that never
+            zeroes (L2, ElasticNet(l1_ratio=0)) or has no gradient bound (L0).
+
+    Example:
+
+    >>> import numpy as np, keras, kreg
+    >>> x = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.0, 0.0]])
+    >>> y = np.array([[1.0], [1.0], [0.0], [2.0]])
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
+    ...     1, use_bias=False, kernel_regularizer=kreg.L1(0.0))])
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    >>> round(kreg.strength_max(model, x, y), 4)   # 2 / n * max|X^T y| = 2 / 4 * 2
+    1.0
+    """
+    _check_model(model)
+    indices = _selected_indices(model, regularizers)
+    data = _data(x, y, sample_weight)
+    probe = _path_fit.PathTrainer(model, indices, optimizer=keras.optimizers.SGD(1.0))
+    return _max_from_gradients(probe, probe.gradient_at_zero(data))
+
+
+# -- the walk ------------------------------------------------------------------------
+def _sparsity(trainer):
+    total = sum(int(np.prod(v.shape)) for v in trainer.penalised)
+    zeros = sum(int(np.sum(ops.convert_to_numpy(v) == 0)) for v in trainer.penalised)
+    return zeros / max(total, 1)
+
+
+def _evaluate(trainer, data, prefix):
+    x, y, sample_weight = data
+    logs = trainer.model.test_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+    return {prefix + k: float(v) for k, v in logs.items()}
+
+
+def _restart(warm_start, snapshot, indices):
+    """Whether the next strength starts from the initial weights instead of `snapshot`."""
+    if warm_start is True:
+        return False
+    if warm_start is False:
+        return True
+    # "auto": a penalised variable that is entirely zero cuts the network (a Dense or conv
+    # kernel: only constants flow through the layer), a point that weaker strengths leave
+    # slowly if at all (stationary unless a bias keeps a unit active); restart from the
+    # initial weights then (for a convex model only the speed differs).
+    return any(not np.any(snapshot[i]) for i in indices)
+
+
+def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callbacks,
+          gradient_scale, strength_max_value, indices, on_strength=None, warn=True,
+          evaluate=True, warm_start="auto", keep_weights=True):
+    names = [v.path for v in model.variables]
+    layer_names = {}
+    for layer in model.layers:
+        ids = {id(v) for v in layer.variables}
+        layer_names[layer.name] = [i for i, v in enumerate(model.variables) if id(v) in ids]
+    snapshots, metrics, sparsity, epochs, converged, criterion = [], {}, [], [], [], []
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.Callback):
+            cb.set_model(trainer.model)
+            cb.on_train_begin({})
+    initial = trainer.snapshot()
+    restarted = False
+    for k, strength in enumerate(strengths):
+        if k and _restart(warm_start, previous, indices):
+            trainer.reset(initial)
+            restarted = True
+        done, ok, value = trainer.fit_strength(data, float(strength), tol, max_epochs,
+                                               gradient_scale,
+                                               epochs[-1] if epochs and not restarted else None)
+        restarted = False
+        snapshot = trainer.snapshot()
+        snapshots.append(snapshot if keep_weights else None)
+        logs = _evaluate(trainer, data, "") if evaluate else {}
+        if validation is not None and evaluate:
+            logs.update(_evaluate(trainer, validation, "val_"))
+        for name, v in logs.items():
+            metrics.setdefault(name, []).append(v)
+        previous = snapshot
+        sparsity.append(_sparsity(trainer))
+        epochs.append(done)
+        converged.append(ok)
+        criterion.append(value)
+        if on_strength is not None:
+            on_strength(k)
+        if callbacks:
+            row = {"strength": float(strength), "epochs": done, "converged": float(ok),
+                   "sparsity": sparsity[-1], **logs}
+            for cb in callbacks:
+                if isinstance(cb, keras.callbacks.Callback):
+                    cb.on_epoch_end(k, dict(row))
+                else:
+                    cb(dict(row))
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.Callback):
+            cb.on_train_end({})
+    path = RegularizationPath(
+        model, trainer.source_config, names, layer_names, indices, strengths, snapshots,
+        metrics, sparsity, epochs, converged, criterion, strength_max_value, tol, max_epochs,
+        indices)
+    if warn and not path.converged.all():
+        bad = path.strengths[~path.converged]
+        what = ("prox-gradient residual / ||grad L(w0)||" if trainer.residual_mode
+                else "relative change of the objective")
+        warnings.warn(
+            f"kreg.regularization_path: {bad.size} of {len(path)} strengths did not converge "
+            f"within max_epochs={max_epochs} (criterion: {what} <= tol={tol:g}): strengths "
+            f"{np.round(bad, 6).tolist()}, criterion "
+            f"{np.round(path.criterion[~path.converged], 6).tolist()}. Their weights are not "
+            "the solution: raise `max_epochs`, or the learning rate (up to 1 / L for SGD); "
+            "a NaN criterion means the training diverged (lower the learning rate).",
+            stacklevel=3)
+    return path
+
+
+def _prepare(model, x, y, sample_weight, strengths, n_strengths, eps, regularizers, tol,
+             max_epochs, jit_compile):
+    _check_model(model)
+    indices = _selected_indices(model, regularizers)
+    if strengths is not None:
+        strengths = _check_strengths(strengths)
+    n_strengths = _check_positive_int(n_strengths, "n_strengths")
+    eps = _check_eps(eps)
+    tol = _check_tol(tol)
+    max_epochs = _check_positive_int(max_epochs, "max_epochs")
+    if jit_compile is not None and not isinstance(jit_compile, bool):
+        raise _validation.invalid("jit_compile", "None, True or False", jit_compile)
+    data = _data(x, y, sample_weight)
+    trainer = _path_fit.PathTrainer(model, indices, jit_compile=jit_compile)
+    return indices, strengths, n_strengths, eps, tol, max_epochs, data, trainer
+
+
+def _grid(model, trainer, data, indices, strengths, n_strengths, eps):
+    """`(strengths, gradient scale, strength_max or None)` from the gradient at zero."""
+    need_max = strengths is None
+    grads = None
+    if trainer.residual_mode or need_max:
+        grads = _gradient_at_zero(model, trainer, data, indices)
+    scale = 1.0
+    if grads is not None:
+        scale = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
+        scale = scale if scale > 0 else 1.0
+    top = None
+    if need_max:
+        top = _max_from_gradients(trainer, grads)
+        if not top > 0:
+            raise ValueError(
+                "Invalid value for argument `strengths`: expected explicit strengths, since "
+                "the loss gradient at zero weights is zero (strength_max = 0: zero weights "
+                "already fit the data). Received: strengths=None")
+        strengths = top * np.geomspace(1.0, eps, n_strengths) if n_strengths > 1 else np.array(
+            [top])
+    return strengths, scale, top
+
+
+def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3,
+                        regularizers=None, validation_data=None, sample_weight=None, tol=1e-4,
+                        max_epochs=10_000, warm_start="auto", callbacks=None,
+                        jit_compile=None):
+    """Trains `model` (a clone) at each strength of a grid, warm-started from sparse to dense.
+
+    See the module docstring for the training, the convergence criterion and the
+    grid. Training starts from the model's current weights (with zero initial weights,
+    as scikit-learn starts, the first strength of the default grid is reached at once;
+    from random ones, a loose `tol` may stop while some weights are still small but not
+    exactly zero). The input model is not changed; `path.model_at(s)` returns a new model.
+
+    Args:
+        model: a compiled, built Keras model with kreg regularizers. Its optimizer
+            (a fresh copy) trains the path, wrapped in `kreg.Proximal` unless it is
+            one: plain `SGD` with a constant learning rate `<= 1 / L` gives the exact
+            proximal gradient method and the residual criterion.
+        x, y: full-batch training data (arrays or the structures the model takes).
+        strengths: None (a log grid from `strength_max`) or non-negative strengths,
+            sorted here into descending order.
+        n_strengths: the grid's size when `strengths` is None.
+        eps: the grid's smallest strength over the largest (`1e-3`, as scikit-learn).
+        regularizers: None (every kreg regularizer of the model) or a list of the
+            model's kreg regularizers; each is assigned the path strength.
+        validation_data: optional `(x_val, y_val)` or `(x_val, y_val, sample_weight)`:
+            `val_` metrics per strength.
+        sample_weight: optional per-sample weights of `x`.
+        tol: convergence tolerance (see the module docstring).
+        max_epochs: the most full-batch steps per strength.
+        warm_start: `"auto"` (default): each strength starts from the previous one's
+            weights, except after a strength that zeroed a whole penalised variable
+            (a kernel: the network is cut, a point weaker strengths leave slowly if
+            at all), after which the next strength restarts from the model's weights;
+            True: always from the previous weights; False: every strength from the
+            model's weights (independent fits).
+        callbacks: Keras callbacks (each strength is one "epoch": `on_epoch_end(k, row)`,
+            so `CSVLogger`, `TensorBoard` or a tracker's Keras callback logs one row per
+            strength) or callables `fn(row)`; `row` has `strength`, `epochs`,
+            `converged`, `sparsity` and the metrics.
+        jit_compile: None (XLA on TensorFlow and JAX), True or False.
+
+    Returns:
+        A `RegularizationPath`.
+
+    Raises:
+        TypeError: a model that is not a `keras.Model`, an optimizer that
+            `kreg.Proximal` cannot wrap, callbacks of the wrong type.
+        ValueError: an uncompiled model or one without kreg regularizers, bad
+            `strengths`, `n_strengths`, `eps`, `tol`, `max_epochs`, `validation_data`.
+
+    Warns:
+        UserWarning naming the strengths that did not converge within `max_epochs`.
+
+    Example:
+
+    >>> import numpy as np, keras, kreg
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(50, 4)); y = x @ np.array([[2.0], [0.0], [-1.0], [0.0]])
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+    ...     1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=kreg.L1(0.0))])
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.2), loss="mse")
+    >>> path = kreg.regularization_path(model, x, y, n_strengths=5)
+    >>> bool(path.converged.all()), float(path.sparsity[0])
+    (True, 1.0)
+    """
+    indices, strengths, n_strengths, eps, tol, max_epochs, data, trainer = _prepare(
+        model, x, y, sample_weight, strengths, n_strengths, eps, regularizers, tol, max_epochs,
+        jit_compile)
+    validation = _check_validation(validation_data)
+    callbacks = _check_callbacks(callbacks)
+    warm_start = _check_warm_start(warm_start)
+    strengths, scale, top = _grid(model, trainer, data, indices, strengths, n_strengths, eps)
+    return _walk(model, trainer, data, strengths, validation=validation, tol=tol,
+                 max_epochs=max_epochs, callbacks=callbacks, gradient_scale=scale,
+                 strength_max_value=top, indices=indices, warm_start=warm_start)
+
+
+from kreg._cross_validation import CrossValidation, cross_validate  # noqa: E402  (uses the above)

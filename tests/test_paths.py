@@ -1,0 +1,371 @@
+"""kreg.regularization_path, kreg.cross_validate, kreg.strength_max against independent solvers.
+
+Scaling (see kreg.regularizers): Keras's "mse" is twice scikit-learn's data term
+`1/(2n) ||y - Xw||^2`, so `Lasso(alpha)` is `kreg.L1(2 * alpha)`.
+"""
+
+import csv
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import kreg
+
+pytestmark = pytest.mark.usefixtures("device")
+
+TIGHT = 1e-7  # the residual tolerance that gives 1e-4 of the largest coefficient on diabetes
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    x = (x - x.mean(0)) / x.std(0)
+    return x, y - y.mean()
+
+
+def linear_model(x, reg, lr=None):
+    n, p = x.shape
+    lipschitz = 2.0 / n * np.linalg.eigvalsh(x.T @ x).max()
+    model = keras.Sequential([keras.Input((p,)), keras.layers.Dense(
+        1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=reg)])
+    model.compile(optimizer=keras.optimizers.SGD(lr or 1.0 / lipschitz), loss="mse",
+                  metrics=["mae"])
+    return model
+
+
+def assert_same_solution(coefs, ref):
+    """1e-4 of the largest coefficient, and the same exact zeros, at every strength."""
+    scale = np.abs(ref).max()
+    np.testing.assert_array_less(np.abs(coefs - ref).max(axis=1), 1e-4 * scale)
+    np.testing.assert_array_equal(coefs == 0, ref == 0)
+
+
+def test_strength_max_is_the_gradient_bound(diabetes):
+    x, y = diabetes
+    model = linear_model(x, kreg.L1(0.0))
+    expected = 2.0 / len(y) * np.abs(x.T @ y).max()
+    assert kreg.strength_max(model, x, y) == pytest.approx(expected, rel=1e-5)
+    path = kreg.regularization_path(model, x, y, n_strengths=3)
+    assert path.strength_max == pytest.approx(expected, rel=1e-5)
+    assert path.strengths[0] == pytest.approx(expected, rel=1e-5)
+    assert np.all(path.weights()[0] == 0) and path.sparsity[0] == 1.0
+    # just below the bound, one coefficient leaves zero
+    below = kreg.regularization_path(model, x, y, strengths=[0.99 * expected], tol=TIGHT)
+    assert np.count_nonzero(below.weights()[0]) == 1
+
+
+def test_strength_max_group_and_elastic_net(diabetes):
+    x, y = diabetes
+    g = 2.0 / len(y) * (x.T @ y)
+    ids = [0, 0, 1, 1, 1, 2, 2, 3, 3, 3]
+    group = kreg.strength_max(linear_model(x, kreg.GroupLasso(0.0, groups=ids)), x, y)
+    norms = [np.linalg.norm(g[np.asarray(ids) == k]) / np.sqrt(ids.count(k)) for k in range(4)]
+    assert group == pytest.approx(max(norms), rel=1e-5)
+    enet = kreg.strength_max(linear_model(x, kreg.ElasticNet(0.0, l1_ratio=0.25)), x, y)
+    assert enet == pytest.approx(np.abs(g).max() / 0.25, rel=1e-5)
+    with pytest.raises(ValueError, match="never zeroes"):
+        kreg.strength_max(linear_model(x, kreg.ElasticNet(0.0, l1_ratio=0.0)), x, y)
+
+
+def test_lasso_path_matches_sklearn(diabetes):
+    from sklearn.linear_model import lasso_path
+
+    x, y = diabetes
+    model = linear_model(x, kreg.L1(0.0))
+    path = kreg.regularization_path(model, x, y, n_strengths=12, tol=TIGHT, max_epochs=50_000)
+    assert path.converged.all()
+    assert np.all(np.diff(path.strengths) < 0)
+    _, ref, _ = lasso_path(x, y, alphas=path.strengths / 2, tol=1e-12, max_iter=1_000_000)
+    assert_same_solution(path.weights()[:, :, 0], ref.T)
+    assert path.weights("dense").shape == (12, 10, 1)  # by layer name
+    assert set(path.metrics) == {"loss", "mae"}
+    mse = np.mean((x @ ref - y[:, None]) ** 2, axis=0)
+    penalty = path.strengths * np.abs(ref).sum(axis=0)
+    np.testing.assert_allclose(path.metrics["loss"], mse + penalty, rtol=1e-4)
+    # the input model is untouched; model_at gives a new model with the path's weights
+    assert np.all(model.get_weights()[0] == 0)
+    at = path.model_at(path.strengths[5])
+    assert at is not model
+    np.testing.assert_array_equal(at.get_weights()[0], path.weights()[5])
+    assert float(at.layers[0].kernel_regularizer.strength.numpy()) == pytest.approx(
+        path.strengths[5], rel=1e-6)
+    assert float(model.layers[0].kernel_regularizer.strength.numpy()) == 0.0
+
+
+def test_elastic_net_path_matches_sklearn(diabetes):
+    from sklearn.linear_model import enet_path
+
+    x, y = diabetes
+    r = 0.6  # kreg's l1_ratio; scikit-learn's rho = r / (2 - r), alpha = strength / (1 + rho)
+    rho = r / (2 - r)
+    model = linear_model(x, kreg.ElasticNet(0.0, l1_ratio=r))
+    path = kreg.regularization_path(model, x, y, n_strengths=10, tol=TIGHT, max_epochs=50_000)
+    assert path.converged.all()
+    _, ref, _ = enet_path(x, y, l1_ratio=rho, alphas=path.strengths / (1 + rho), tol=1e-12,
+                          max_iter=1_000_000)
+    assert_same_solution(path.weights()[:, :, 0], ref.T)
+
+
+def test_group_lasso_path_matches_skglm(diabetes):
+    from skglm.datafits import QuadraticGroup
+    from skglm.penalties import WeightedGroupL2
+    from skglm.solvers import GroupBCD
+    from skglm.utils.data import grp_converter
+
+    x, y = diabetes
+    ids = [0, 0, 1, 1, 1, 2, 2, 3, 3, 3]
+    sizes = np.bincount(ids)
+    model = linear_model(x, kreg.GroupLasso(0.0, groups=ids))
+    path = kreg.regularization_path(model, x, y, n_strengths=8, tol=TIGHT, max_epochs=50_000)
+    assert path.converged.all()
+    grp_indices, grp_ptr = grp_converter([list(np.flatnonzero(np.equal(ids, k)))
+                                          for k in range(4)], x.shape[1])
+    ref = []
+    for strength in path.strengths:
+        penalty = WeightedGroupL2(strength / 2, np.sqrt(sizes).astype("float64"), grp_ptr,
+                                  grp_indices)
+        solver = GroupBCD(tol=1e-12, max_iter=10_000)
+        w = solver.solve(x, y, QuadraticGroup(grp_ptr, grp_indices), penalty)[0]
+        ref.append(w)
+    ref = np.array(ref)
+    coefs = path.weights()[:, :, 0]
+    np.testing.assert_array_less(np.abs(coefs - ref).max(axis=1), 1e-4 * np.abs(ref).max())
+    # the same groups are zero (skglm's zero groups are exact)
+    for k in range(4):
+        member = np.equal(ids, k)
+        np.testing.assert_array_equal(np.all(coefs[:, member] == 0, axis=1),
+                                      np.all(ref[:, member] == 0, axis=1))
+
+
+@pytest.mark.slow
+def test_cross_validate_picks_what_lasso_cv_picks(diabetes):
+    from sklearn.linear_model import LassoCV
+    from sklearn.model_selection import KFold
+
+    x, y = diabetes
+    folds = KFold(5)
+
+    def build():
+        return linear_model(x, kreg.L1(0.0))
+
+    cv = kreg.cross_validate(build, x, y, cv=folds, n_strengths=15, tol=TIGHT,
+                             max_epochs=50_000)
+    ref = LassoCV(alphas=cv.strengths / 2, cv=folds, fit_intercept=False, tol=1e-12,
+                  max_iter=1_000_000).fit(x, y)
+    np.testing.assert_allclose(ref.alphas_ * 2, cv.strengths)
+    # a hand-rolled loop over the same folds: LassoCV's per-fold MSE is our per-fold score
+    np.testing.assert_allclose(cv.scores, ref.mse_path_.T, rtol=1e-4)
+    assert cv.best_strength == pytest.approx(2 * ref.alpha_)
+    mean = ref.mse_path_.mean(axis=1)
+    se = ref.mse_path_.std(axis=1, ddof=1) / np.sqrt(5)
+    best = np.argmin(mean)
+    one_se = np.flatnonzero(mean <= mean[best] + se[best])[0]
+    assert cv.one_se_strength == pytest.approx(2 * ref.alphas_[one_se])
+    assert cv.one_se_strength >= cv.best_strength
+    # the refit at the best strength is LassoCV's final model
+    np.testing.assert_allclose(cv.model.get_weights()[0][:, 0], ref.coef_,
+                               atol=1e-4 * np.abs(ref.coef_).max())
+
+
+def test_cross_validate_int_folds_are_kfold(rng):
+    from sklearn.model_selection import KFold
+
+    from kreg._cross_validation import _folds
+
+    for n, k in [(10, 3), (442, 5), (7, 7)]:
+        ours = _folds(k, n)
+        theirs = list(KFold(k).split(np.zeros(n)))
+        for (a, b), (c, d) in zip(ours, theirs):
+            np.testing.assert_array_equal(a, c)
+            np.testing.assert_array_equal(b, d)
+
+
+def test_unconverged_strengths_warn(diabetes):
+    x, y = diabetes
+    model = linear_model(x, kreg.L1(0.0))
+    with pytest.warns(UserWarning, match=r"did not converge within max_epochs=5"):
+        path = kreg.regularization_path(model, x, y, n_strengths=4, tol=1e-8, max_epochs=5)
+    assert not path.converged[1:].any()
+    assert np.all(path.epochs <= 5)
+
+
+def test_diverging_learning_rate_is_not_converged(diabetes):
+    x, y = diabetes
+    model = linear_model(x, kreg.L1(0.0), lr=10.0)
+    with pytest.warns(UserWarning, match="diverged"):
+        path = kreg.regularization_path(model, x, y, n_strengths=3, max_epochs=200)
+    assert not path.converged[-1]
+
+
+def test_adam_uses_the_objective_criterion(diabetes):
+    """Under Adam (Proximal in Adam's diagonal metric) the criterion is the relative change
+    of the objective; the path still reaches the lasso solution."""
+    from sklearn.linear_model import lasso_path
+
+    x, y = diabetes
+    model = linear_model(x, kreg.L1(0.0))
+    model.compile(optimizer=keras.optimizers.Adam(0.5), loss="mse")
+    path = kreg.regularization_path(model, x, y, strengths=[20.0, 2.0], tol=1e-5,
+                                    max_epochs=5000)
+    assert path.converged.all()
+    _, ref, _ = lasso_path(x, y, alphas=path.strengths / 2, tol=1e-12, max_iter=1_000_000)
+    assert_same_solution(path.weights()[:, :, 0], ref.T)
+
+
+def test_callbacks_log_one_row_per_strength(diabetes, tmp_path):
+    x, y = diabetes
+    model = linear_model(x, kreg.L1(0.0))
+    rows = []
+    log = tmp_path / "path.csv"
+    path = kreg.regularization_path(
+        model, x, y, n_strengths=4, validation_data=(x[:50], y[:50]),
+        callbacks=[rows.append, keras.callbacks.CSVLogger(str(log))])
+    assert [r["strength"] for r in rows] == pytest.approx(path.strengths.tolist())
+    assert rows == [dict(r, converged=float(r["converged"])) for r in path.rows()]
+    assert "val_loss" in rows[0] and "val_mae" in rows[0]
+    with open(log) as f:
+        written = list(csv.DictReader(f))
+    assert [float(r["strength"]) for r in written] == pytest.approx(path.strengths.tolist())
+    assert [float(r["val_loss"]) for r in written] == pytest.approx(
+        path.metrics["val_loss"].tolist(), rel=1e-6)
+
+
+def test_plots(diabetes):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    x, y = diabetes
+    path = kreg.regularization_path(linear_model(x, kreg.L1(0.0)), x, y, n_strengths=3,
+                                    validation_data=(x, y))
+    fig = path.plot()
+    assert len(fig.axes[0].lines) == 10
+    fig = path.plot(metric="loss")
+    assert [line.get_label() for line in fig.axes[0].lines] == ["train", "validation"]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"strengths": [-1.0]}, "argument `strengths`: expected a non-empty 1-D"),
+    ({"strengths": "abc"}, "argument `strengths`"),
+    ({"strengths": [[1.0, 2.0]]}, "argument `strengths`"),
+    ({"strengths": [np.nan]}, "argument `strengths`"),
+    ({"n_strengths": 0}, "argument `n_strengths`: expected a positive integer"),
+    ({"eps": 1.5}, "argument `eps`"),
+    ({"tol": 0.0}, "argument `tol`: expected a positive finite number. Received: tol=0.0"),
+    ({"max_epochs": 2.5}, "argument `max_epochs`"),
+    ({"validation_data": [1, 2, 3, 4]}, "argument `validation_data`"),
+])
+def test_bad_input_names_the_argument(diabetes, kwargs, match):
+    x, y = diabetes
+    with pytest.raises(ValueError, match=match):
+        kreg.regularization_path(linear_model(x, kreg.L1(0.0)), x, y, **kwargs)
+
+
+def test_bad_models_and_cv_arguments(diabetes):
+    x, y = diabetes
+    with pytest.raises(TypeError, match="argument `model`: expected a compiled keras.Model"):
+        kreg.regularization_path("model", x, y)
+    plain = keras.Sequential([keras.Input((10,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="expected a compiled model"):
+        kreg.regularization_path(plain, x, y)
+    plain.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="kreg regularizer"):
+        kreg.regularization_path(plain, x, y)
+    model = linear_model(x, kreg.L1(0.0))
+    with pytest.raises(ValueError, match="argument `regularizers`"):
+        kreg.regularization_path(model, x, y, regularizers=[kreg.L1(0.1)])
+    with pytest.raises(TypeError, match="argument `build_model`"):
+        kreg.cross_validate(model, x, y)
+    with pytest.raises(ValueError, match="argument `cv`"):
+        kreg.cross_validate(lambda: linear_model(x, kreg.L1(0.0)), x, y, cv=1)
+    with pytest.raises(ValueError, match="argument `scoring`"):
+        kreg.cross_validate(lambda: linear_model(x, kreg.L1(0.0)), x, y, scoring=3)
+    path = kreg.regularization_path(model, x, y, n_strengths=2)
+    with pytest.raises(ValueError, match="argument `strength`"):
+        path.model_at(123.0)
+    with pytest.raises(ValueError, match="argument `name`"):
+        path.weights("nope")
+
+
+def test_mlp_group_lasso_path_restarts_after_a_cut_network(rng):
+    """A strength that zeroes a whole kernel cuts the network (a stationary point no weaker
+    strength leaves easily: only units with a positive bias get a gradient): under
+    warm_start="auto" the next strength restarts from the model's weights (as an independent
+    fit) and recovers; warm_start=True starts from the cut network."""
+    x = rng.normal(size=(200, 6)).astype("float32")
+    y = (x[:, :1] - 2 * x[:, 1:2]) ** 2 / 4
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(8, activation="relu",
+                           kernel_regularizer=kreg.GroupLasso(0.0, groups="units")),
+        keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    strengths = [10.0, 1e-3]  # the first kills every unit
+    initial = [w.copy() for w in model.get_weights()]
+    with pytest.warns(UserWarning, match="did not converge"):  # a small budget, on purpose
+        auto = kreg.regularization_path(model, x, y, strengths, max_epochs=300, tol=1e-9)
+        stuck = kreg.regularization_path(model, x, y, strengths, max_epochs=300, tol=1e-9,
+                                         warm_start=True)
+    assert auto.sparsity[0] == 1.0 and stuck.sparsity[0] == 1.0
+    assert auto.sparsity[1] < 0.5
+    assert not np.allclose(auto.weights()[1], stuck.weights()[1])  # another starting point
+    # the input model is untouched
+    for before, after in zip(initial, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    # warm_start=False: every strength from the model's weights, as independent fits
+    with pytest.warns(UserWarning, match="did not converge"):
+        independent = kreg.regularization_path(model, x, y, [1e-3], max_epochs=300, tol=1e-9,
+                                               warm_start=False)
+    np.testing.assert_allclose(independent.weights()[0], auto.weights()[1], rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="argument `warm_start`"):
+        kreg.regularization_path(model, x, y, strengths, warm_start="yes")
+
+
+def test_readme_example_runs():
+    """The README's "Regularization paths and cross-validation" example runs as written."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("## Regularization paths and cross-validation"):]
+    code = re.search(r"^```python\n(.*?)^```", section, re.M | re.S).group(1)
+    assert "kreg.regularization_path(" in code and "kreg.cross_validate(" in code
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    path, cv = namespace["path"], namespace["cv"]
+    assert path.converged.all() and len(path) == 30 and path.sparsity[0] == 1.0
+    assert cv.one_se_strength >= cv.best_strength
+    assert isinstance(namespace["model"], keras.Model)
+
+
+def test_cross_validate_accuracy_on_logits(rng):
+    """scoring="accuracy" on a logits model is the fraction of argmax hits per fold (as
+    compile resolves "accuracy"), and greater is better."""
+    x = rng.normal(size=(120, 5)).astype("float32")
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("int64") + (x[:, 2] > 1).astype("int64")
+
+    def build():
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(
+            3, kernel_initializer="zeros", kernel_regularizer=kreg.L1(0.0))])
+        model.compile(optimizer=keras.optimizers.SGD(0.5), metrics=["accuracy"],
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    def hits(y_true, logits):
+        return np.mean(np.argmax(np.asarray(logits), axis=-1) == np.asarray(y_true))
+
+    kwargs = dict(strengths=[0.3, 0.03, 0.003], cv=3, tol=1e-3, max_epochs=500, refit=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        named = kreg.cross_validate(build, x, y, scoring="accuracy", **kwargs)
+        custom = kreg.cross_validate(build, x, y, scoring=hits, greater_is_better=True,
+                                     **kwargs)
+    np.testing.assert_allclose(named.scores, custom.scores)
+    assert named.greater_is_better and named.mean[named.best_index] == named.mean.max()
+    assert named.mean.max() > 0.6  # above the majority class (0.5)
