@@ -185,7 +185,8 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
     penalty (what `LassoCV.mse_path_` holds for `"mse"`); a Keras metric name
     (`"mae"`; `"accuracy"` is resolved from the shapes as `compile` does: binary,
     sparse categorical or categorical) or a callable `fn(y_true, y_pred) -> float`
-    (mean over the fold; predictions as the model outputs them) may be given instead. The grid (`strengths=None`) comes from `strength_max` on all the
+    (NumPy arrays: the fold's targets and the model's outputs; its mean over the
+    fold is the score) may be given instead. The grid (`strengths=None`) comes from `strength_max` on all the
     data, as `LassoCV` does.
 
     Args:
@@ -249,11 +250,13 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
                 f"{shapes} and {[tuple(v.shape) for v in fold_model.variables]}")
         trainer.reset(fold_model.get_weights())
         train_data = _fold_data(x, y, train, n, pad_folds)
-        x_test, y_test = _paths._data(_take(x, test), _take(y, test), None)[:2]
+        x_test = _paths._data(_take(x, test), _take(y, test), None)[0]
+        y_test = keras.tree.map_structure(np.asarray, _take(y, test))
         fold_scores = []
 
         def on_strength(k, x_test=x_test, y_test=y_test, fold_scores=fold_scores):
-            fold_scores.append(score(y_test, trainer.model(x_test, training=False)))
+            y_pred = ops.convert_to_numpy(trainer.model(x_test, training=False))
+            fold_scores.append(score(y_test, y_pred))
 
         _, scale, _ = _paths._grid(model, trainer, train_data, indices, strengths, n_strengths,
                                    eps)
