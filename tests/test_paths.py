@@ -15,6 +15,11 @@ import kreg
 
 pytestmark = pytest.mark.usefixtures("device")
 
+# PyTorch runs Keras's train steps eagerly, one per call: the paths below train tens of
+# thousands of steps (3-4 minutes each there), so on PyTorch they are `slow` (run them with
+# `KERAS_BACKEND=torch python -m pytest -m slow tests/test_paths.py`).
+SLOW_ON_TORCH = pytest.mark.slow if keras.backend.backend() == "torch" else pytest.mark.usefixtures()
+
 TIGHT = 1e-7  # the residual tolerance that gives 1e-4 of the largest coefficient on diabetes
 
 
@@ -110,6 +115,7 @@ def test_elastic_net_path_matches_sklearn(diabetes):
     assert_same_solution(path.weights()[:, :, 0], ref.T)
 
 
+@SLOW_ON_TORCH
 def test_group_lasso_path_matches_skglm(diabetes):
     from skglm.datafits import QuadraticGroup
     from skglm.penalties import WeightedGroupL2
@@ -142,6 +148,7 @@ def test_group_lasso_path_matches_skglm(diabetes):
 
 
 @pytest.mark.slow
+@SLOW_ON_TORCH
 def test_cross_validate_picks_what_lasso_cv_picks(diabetes):
     from sklearn.linear_model import LassoCV
     from sklearn.model_selection import KFold
@@ -327,6 +334,7 @@ def test_mlp_group_lasso_path_restarts_after_a_cut_network(rng):
         kreg.regularization_path(model, x, y, strengths, warm_start="yes")
 
 
+@SLOW_ON_TORCH
 def test_readme_example_runs():
     """The README's "Regularization paths and cross-validation" example runs as written."""
     import pathlib
