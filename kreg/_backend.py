@@ -35,16 +35,6 @@ def _is_jax_tracer(value):
     return isinstance(value, jax.core.Tracer)
 
 
-def is_traced(value):
-    """True for a tensor that is being traced into a compiled function."""
-    backend = name()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return isinstance(value, tf.Tensor) and tf.is_symbolic_tensor(value)
-    return _is_jax_tracer(value)
-
-
 def concrete(value):
     """`value` as a NumPy array when it is known now (not a symbolic/traced tensor), else None."""
     if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
@@ -68,7 +58,7 @@ def concrete(value):
         if isinstance(value, torch.Tensor):
             if torch.compiler.is_compiling():
                 return None
-            return value.detach().cpu().numpy()
+            return np.asarray(keras.ops.convert_to_numpy(value.detach()))  # bfloat16 too
     try:
         return np.asarray(keras.ops.convert_to_numpy(value))
     except Exception:  # a symbolic tensor of another backend
@@ -194,3 +184,10 @@ def penalty_share_per_replica():
     import tensorflow as tf
 
     return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def jit_compile_default():
+    """`jit_compile` for kreg's own compiled loops: XLA on TensorFlow and JAX; off on
+    PyTorch (where Keras's `jit_compile=True` means `torch.compile`, minutes of
+    Inductor compilation on a CPU for a short path)."""
+    return name() in ("tensorflow", "jax")

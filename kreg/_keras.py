@@ -89,6 +89,69 @@ def optimizer_iterations_variable(optimizer):
     return optimizer._iterations
 
 
+def repeat_train_step(model, count, trainable, residual_key):
+    """Makes one call of `model`'s compiled train function run `count` steps.
+
+    `count` is an int32 variable tracked by the model (so it is part of the state
+    every backend's trainer threads through its compiled step); the logs of the
+    call are the last step's, plus `residual_key`: the squared displacement of the
+    `trainable` variables in that last step. Wraps `model.train_step`, whose
+    signature differs by backend (reads it): `train_step(data) -> logs` on
+    TensorFlow and PyTorch, `train_step(state, data) -> (logs, state)` on JAX,
+    where `state[0]` holds the trainable and `state[1]` the non-trainable
+    variables' values, in `model.trainable_variables` / `non_trainable_variables` order.
+    """
+    from keras import ops
+
+    one_step = model.train_step
+    if keras.backend.backend() == "jax":
+        index = []
+
+        def multi_step(state, data):
+            if not index:
+                index.append([id(v) for v in model.non_trainable_variables].index(id(count)))
+            steps = state[1][index[0]]
+            state = ops.fori_loop(0, steps - 1, lambda i, state: one_step(state, data)[1], state)
+            before = state[0]
+            logs, state = one_step(state, data)
+            logs = dict(logs)
+            logs[residual_key] = sum(
+                ops.sum(ops.square(ops.cast(a, "float32") - ops.cast(b, "float32")))
+                for a, b in zip(state[0], before))
+            return logs, state
+    else:
+        def multi_step(data):
+            def body(i, carry):
+                one_step(data)
+                return carry
+
+            ops.fori_loop(0, ops.convert_to_tensor(count) - 1, body, 0)
+            # `+ 0` makes a copy: a bare read may alias the variable after the update.
+            before = [ops.add(ops.convert_to_tensor(v), 0) for v in trainable]
+            logs = dict(one_step(data))
+            logs[residual_key] = sum(
+                ops.sum(ops.square(ops.cast(ops.convert_to_tensor(v) - b, "float32")))
+                for v, b in zip(trainable, before))
+            return logs
+
+    model.train_step = multi_step
+    model.make_train_function(force=True)
+
+
+def train_on_full_batch(model, data):
+    """One call of the compiled train function on one batch `(x, y, sample_weight)`: its logs.
+
+    On TensorFlow this calls `model.train_function` with a one-batch iterator, as
+    Keras's own `train_on_batch` does, without `train_on_batch`'s per-call work
+    (about 0.5 of its 1 ms on a small model); the metrics are then averaged since
+    the last `reset_metrics()`. Elsewhere it is `train_on_batch(..., return_dict=True)`.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return model.train_function(iter([data]))
+    x, y, sample_weight = data
+    return model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+
+
 def conv_lstm_cell_class():
     """The class of ConvLSTM1D/2D/3D's cell (not exported by Keras)."""
     from keras.src.layers.rnn.conv_lstm import ConvLSTMCell

@@ -15,6 +15,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg import _backend
+from kreg import _keras
 from kreg import proximal as _proximal
 from kreg.regularizers import kreg_regularizer
 
@@ -88,7 +90,7 @@ class PathTrainer:
         config["optimizer"] = wrap_optimizer(optimizer or config["optimizer"])
         config["steps_per_execution"] = 1
         if jit_compile is None:
-            jit_compile = keras.backend.backend() in ("tensorflow", "jax") and not config.get(
+            jit_compile = _backend.jit_compile_default() and not config.get(
                 "run_eagerly")
         config["jit_compile"] = jit_compile
         clone.compile(**config)
@@ -103,51 +105,13 @@ class PathTrainer:
                                     name="kreg_path_steps")
         self._count = 1
         self.calls = 0
-        self._direct = keras.backend.backend() == "tensorflow"
         clone.kreg_path_steps = self.steps
         self._install_multi_step()
         self.optimizer.build(self.trainable)
         self._optimizer_initial = [ops.convert_to_numpy(v) for v in self.optimizer.variables]
 
     def _install_multi_step(self):
-        clone, steps, trainable = self.model, self.steps, self.trainable
-        one_step = clone.train_step
-        if keras.backend.backend() == "jax":
-            tv_index = None
-
-            def multi_step(state, data):
-                def body(i, state):
-                    return one_step(state, data)[1]
-
-                nonlocal tv_index
-                if tv_index is None:
-                    tv_index = [id(v) for v in clone.non_trainable_variables].index(id(steps))
-                count = state[1][tv_index]
-                state = ops.fori_loop(0, count - 1, body, state)
-                before = state[0]
-                logs, state = one_step(state, data)
-                logs = dict(logs)
-                logs[_RESIDUAL_KEY] = sum(
-                    ops.sum(ops.square(ops.cast(a, "float32") - ops.cast(b, "float32")))
-                    for a, b in zip(state[0], before))
-                return logs, state
-        else:
-            def multi_step(data):
-                def body(i, carry):
-                    one_step(data)
-                    return carry
-
-                ops.fori_loop(0, ops.convert_to_tensor(steps) - 1, body, 0)
-                # `+ 0` makes a copy: a bare read may alias the variable after the update.
-                before = [ops.add(ops.convert_to_tensor(v), 0) for v in trainable]
-                logs = dict(one_step(data))
-                logs[_RESIDUAL_KEY] = sum(
-                    ops.sum(ops.square(ops.cast(ops.convert_to_tensor(v) - b, "float32")))
-                    for v, b in zip(trainable, before))
-                return logs
-
-        clone.train_step = multi_step
-        clone.make_train_function(force=True)
+        _keras.repeat_train_step(self.model, self.steps, self.trainable, _RESIDUAL_KEY)
 
     # -- state ---------------------------------------------------------------
     def reset(self, weights):
@@ -178,11 +142,7 @@ class PathTrainer:
         if count != self._count:
             self.steps.assign(count)
             self._count = count
-        if self._direct:
-            logs = self.model.train_function(iter([data]))
-        else:
-            x, y, sample_weight = data
-            logs = self.model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+        logs = _keras.train_on_full_batch(self.model, data)
         return {k: float(v) for k, v in logs.items()}
 
     def begin_strength(self, strength):

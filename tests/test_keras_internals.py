@@ -167,3 +167,32 @@ def test_backend_optimizer_classes_read_as_their_public_class():
     assert _keras.public_optimizer_class(Custom()) is Custom
     with pytest.raises(TypeError, match="of type Custom"):
         kreg.Proximal(Custom())
+
+
+def test_repeat_train_step_runs_count_steps_in_one_call(rng):
+    """`_keras.repeat_train_step` (kreg.regularization_path's engine) against plain steps."""
+    x = rng.normal(size=(16, 3)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    models = []
+    for _ in range(2):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
+            1, kernel_initializer="ones", kernel_regularizer=kreg.L1(0.1))])
+        model.compile(kreg.Proximal(keras.optimizers.SGD(0.05)), "mse")
+        models.append(model)
+    repeated, plain = models
+    count = keras.Variable(np.int32(3), dtype="int32", trainable=False, name="count")
+    repeated.kreg_count = count  # tracked: part of the state on every backend
+    _keras.repeat_train_step(repeated, count, repeated.trainable_variables, "last_step_sq")
+    def weights(model):
+        return [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+
+    before = None
+    for _ in range(3):
+        before = weights(plain)
+        plain.train_on_batch(x, y)
+    logs = _keras.train_on_full_batch(repeated, (x, y, None))
+    for a, b in zip(weights(repeated), weights(plain)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    last = sum(float(np.sum((a - b) ** 2)) for a, b in zip(weights(plain), before))
+    np.testing.assert_allclose(float(np.asarray(logs["last_step_sq"])), last, rtol=1e-4)
+    assert int(keras.ops.convert_to_numpy(repeated.optimizer.iterations)) == 3
