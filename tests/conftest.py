@@ -81,6 +81,11 @@ def only_on(*backends, reason):
     )
 
 
+# Tests that train for thousands of eager steps on PyTorch (minutes there, seconds
+# elsewhere) are `slow` on PyTorch only: `KERAS_BACKEND=torch python -m pytest -m slow`.
+SLOW_ON_TORCH = pytest.mark.slow if BACKEND == "torch" else (lambda test: test)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     """Each test starts from float32 policy, a known seed and a clear session."""
