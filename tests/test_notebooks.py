@@ -27,13 +27,14 @@ NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def test_the_five_notebooks_exist_and_match_their_generator():
+def test_the_six_notebooks_exist_and_match_their_generator():
     assert NAMES == [
         "01_l1_vs_l2_paths",
         "02_group_lasso_pruning",
         "03_grouped_feature_selection",
         "04_choosing_lambda",
         "05_beyond_the_lasso",
+        "06_mlp_path_and_cv",
     ]
     sys.path.insert(0, str(NOTEBOOKS))
     try:
