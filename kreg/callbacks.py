@@ -31,6 +31,7 @@ from kreg import _backend
 from kreg import _keras
 from kreg import _math
 from kreg import _validation
+from kreg import compaction
 from kreg import layouts
 from kreg.regularizers import Regularizer, kreg_regularizer
 
@@ -663,6 +664,11 @@ class SparsityMonitor(keras.callbacks.Callback):
     are fixed at the first measurement of each `fit` (a subclassed model that `fit`
     builds in its first step is fine).
 
+    With `units=True` it also adds, at every epoch end, `units/<layer>`: the units,
+    filters or channels of each layer that `kreg.compact` would keep (from
+    `kreg.unit_counts`, the same dead-unit rule and analysis; a Sequential or
+    functional model), so a run logs "kept k of n" per layer as it prunes.
+
     Put it *before* `CSVLogger` and `TensorBoard` in the `callbacks` list: Keras calls
     callbacks in list order, so callbacks after it see the keys (`History` is always
     last). With `update_freq=N` the batch logs get the keys every N batches (counted
@@ -676,10 +682,12 @@ class SparsityMonitor(keras.callbacks.Callback):
             regularizer), `"kernels"` (those plus every trainable variable named
             `*kernel` or `*embeddings`), or `"all"` (every trainable variable).
         update_freq: `"epoch"` (default) or a positive int N (also every N batches).
+        units: bool; also log `units/<layer>` (kept units per layer) at epoch end.
 
     Raises:
-        ValueError: for a bad `tolerance`, `include` or `update_freq`, or (at the
-            start of `fit`) a model with nothing to monitor.
+        ValueError: for a bad `tolerance`, `include`, `update_freq` or `units`, or
+            (at the first measurement) a model with nothing to monitor, or with
+            `units=True` a model `kreg.unit_counts` cannot analyse.
 
     Example:
 
@@ -694,8 +702,11 @@ class SparsityMonitor(keras.callbacks.Callback):
     ([1.0], [1.0])
     """
 
-    def __init__(self, tolerance=0.0, include="regularized", update_freq="epoch"):
+    def __init__(self, tolerance=0.0, include="regularized", update_freq="epoch", units=False):
         super().__init__()
+        if not isinstance(units, (bool, np.bool_)):
+            raise _validation.invalid("units", "a bool", units)
+        self.units = bool(units)
         self.tolerance = _validation.check_strength(tolerance, name="tolerance")
         self.include = _check_include(include)
         if update_freq != "epoch" and not (
@@ -742,6 +753,9 @@ class SparsityMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.update(self._measure())
+            if self.units:
+                counts = compaction.unit_counts(self.model, self.tolerance)
+                logs.update({f"units/{name}": kept for name, (kept, _) in counts.items()})
 
 
 # ------------------------------------------------------------------ penalty

@@ -586,6 +586,46 @@ def numpy_report(model, tol, include=("h1", "h2", "out")):
     return out
 
 
+def numpy_units_kept(w1, w2, w3, tol):
+    """Kept units of a Dense-Dense-Dense chain, by the rule in kreg.compaction's
+    docstring: a unit goes when all its incoming or all its outgoing weights (to the
+    units that stay) are at most `tol`; repeated to a fixed point; a layer keeps >= 1."""
+    live = [np.abs(w) > tol for w in (w1, w2, w3)]
+    a1 = np.ones(w1.shape[1], bool)
+    a2 = np.ones(w2.shape[1], bool)
+    for _ in range(10):
+        a1 = live[0].any(0) & live[1][:, a2].any(1)
+        a2 = live[1][a1].any(0) & live[2].any(1)
+    return {"units/h1": max(int(a1.sum()), 1), "units/h2": max(int(a2.sum()), 1), "units/out": 1}
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 0.05])
+def test_sparsity_monitor_logs_the_units_compact_keeps(tolerance, rng):
+    model = sparse_model()
+    w1, b1, w2, b2, w3, b3 = model.get_weights()
+    w1[:, [0, 3]] = 0.0           # h1 units 0, 3: no incoming weight
+    w2[[1, 5], :] = 0.0           # h1 units 1, 5: no outgoing weight
+    w2[:, 2] = 0.0                # h2 unit 2: no incoming weight
+    w2[[2, 4, 6, 7], 4] = 0.0     # h2 unit 4: incoming only from h1 units that go (0, 1, 3, 5)
+    w3[5] = 0.0                   # h2 unit 5: no outgoing weight
+    w1[:, 6] = 0.01               # h1 unit 6: dead only at tolerance 0.05
+    model.set_weights([w1, b1, w2, b2, w3, b3])
+    model.compile(keras.optimizers.SGD(0.0), "mse")  # the weights stay as set
+    x = rng.normal(size=(16, 6)).astype(np.float32)
+    history = model.fit(x, x[:, :1], batch_size=8, epochs=2, verbose=0,
+                        callbacks=[SparsityMonitor(tolerance=tolerance, units=True)])
+    expected = numpy_units_kept(w1, w2, w3, tolerance)
+    assert expected["units/h1"] == (3 if tolerance else 4)
+    for key, value in expected.items():
+        assert history.history[key] == [value, value]
+    assert kreg.unit_counts(model, tolerance)["h2"] == (expected["units/h2"], 6)
+
+
+def test_sparsity_monitor_units_must_be_a_bool():
+    with pytest.raises(ValueError, match="Invalid value for argument `units`: expected a bool"):
+        SparsityMonitor(units="yes")
+
+
 @pytest.mark.parametrize("tolerance", [0.0, 0.05])
 def test_sparsity_logs_equal_numpy_on_final_weights(tolerance, rng, tmp_path):
     model = sparse_model()
