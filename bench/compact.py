@@ -40,9 +40,10 @@ END = "<!-- END COMPACT -->"
 
 CONFIGS = {
     # strengths: the largest of a small grid (mlp 3e-4, 5e-4, 1e-3, 3e-3; cnn 1e-2, 3e-2,
-    # 1e-1; resnet 3e-3, 5e-3, 1e-2) whose sparse model stayed within 1 point of dense
+    # 5e-2, 7e-2, 1e-1; resnet 3e-3, 5e-3, 1e-2) whose sparse model stayed within 1 point
+    # of dense (seed 0; cnn at 5e-2: 99.33%, 7e-2: 99.56%, 1e-1: 97.11% against 99.78%)
     "full": {"epochs": 40, "rounds": 25, "calls": {1: 50, 256: 5}, "seed": 0,
-             "strengths": {"mlp": 5e-4, "cnn": 3e-2, "resnet": 5e-3}},
+             "strengths": {"mlp": 5e-4, "cnn": 7e-2, "resnet": 5e-3}},
     "quick": {"epochs": 1, "rounds": 3, "calls": {1: 3, 256: 1}, "seed": 0,
               "strengths": {"mlp": 1e-3, "cnn": 3e-3, "resnet": 3e-3}},
 }
