@@ -9,15 +9,17 @@ down by `eps = 1e-3`), scikit-learn gets `alphas = strengths / 2` (the same prob
   within 1e-4 of the largest coefficient of the exact path, the goal's accuracy;
   the achieved accuracy is reported) against `lasso_path` at its default `tol=1e-4`
   (accuracy reported too). `kreg warm` walks the path on an already compiled
-  clone (the weights reset to zero first): the cost of a path once Keras has
-  traced the step; `kreg warm (twin)` is a second, identical compiled clone, so
-  `twin / warm` is the noise floor; `kreg cold` is the whole
-  `kreg.regularization_path` call, clone, compile and XLA compilation included.
-  Interleaved rounds (warm, twin, sklearn, cold, warm, ...), medians compared.
+  clone (the weights reset to zero first) with FISTA's steps (the default): the
+  cost of a path once Keras has traced the step; `kreg warm (twin)` is a second,
+  identical compiled clone, so `twin / warm` is the noise floor; `kreg warm,
+  plain` is the same with `accelerate=False` (proximal gradient steps); `kreg
+  cold` is the whole `kreg.regularization_path` call, clone, compile and XLA
+  compilation included. Interleaved rounds (warm, twin, plain, sklearn, cold,
+  warm, ...), medians compared.
 * Cross-validation: `kreg.cross_validate(build, x, y, cv=KFold(5))` (whole call)
   against `LassoCV(alphas, cv=KFold(5), fit_intercept=False)`, interleaved.
-* Where the time goes: steps and compiled calls of one warm path, the measured
-  cost of one step and of one call, the evaluation per strength.
+* Where the time goes: steps and compiled calls of one warm path (FISTA and
+  plain), the measured cost of one step and of one call, the evaluation per strength.
 * Warm starts on a non-linear model: a digits MLP (64-32-10, ReLU,
   `GroupLasso(groups="units")` on both hidden kernels), 20 strengths: total epochs
   of the warm-started path against 20 independent fits from the same initial
@@ -80,13 +82,13 @@ def _accuracy(coefs, ref):
 class Prepared:
     """A compiled clone ready to walk the path (what `regularization_path` builds first)."""
 
-    def __init__(self, model, x, y, count):
+    def __init__(self, model, x, y, count, accelerate=None):
         from kreg import paths
 
         self.model = model
         (self.indices, _, _, _, self.tol, self.max_epochs, self.data,
          self.trainer) = paths._prepare(model, x, y, None, None, count, 1e-3, None, TOL,
-                                        100_000, None)
+                                        100_000, None, accelerate)
         self.strengths, self.scale, self.top = paths._grid(
             model, self.trainer, self.data, self.indices, None, count, 1e-3)
 
@@ -110,11 +112,13 @@ def lasso_part(cfg):
     x, y = diabetes()
     model = build_linear(x)
     warm, twin = Prepared(model, x, y, cfg["strengths"]), Prepared(model, x, y, cfg["strengths"])
+    plain = Prepared(model, x, y, cfg["strengths"], accelerate=False)
     alphas = warm.strengths / 2
     _, ref, _ = lasso_path(x, y, alphas=alphas, tol=1e-12, max_iter=1_000_000)
     ref = ref.T
     path = warm.walk()
     twin.walk()
+    plain_path = plain.walk()
 
     def time_warm(prepared):
         def measure():
@@ -136,49 +140,61 @@ def lasso_part(cfg):
         return common.now() - start
 
     samples = common.interleaved({"kreg warm": time_warm(warm), "kreg warm (twin)":
-                                  time_warm(twin), "sklearn lasso_path": sklearn,
-                                  "kreg cold": cold}, cfg["rounds"])
+                                  time_warm(twin), "kreg warm, plain": time_warm(plain),
+                                  "sklearn lasso_path": sklearn, "kreg cold": cold},
+                                 cfg["rounds"])
     _, sk_coefs, _ = lasso_path(x, y, alphas=alphas)
 
-    # where the time goes, on the warm clone
-    trainer = warm.trainer
-    calls_before = trainer.calls
-    start = common.now()
-    walked = warm.walk(evaluate=False)
-    walk_no_eval = common.now() - start
-    calls = trainer.calls - calls_before
-    per = {}
-    for count in (1, 1024):
-        trainer.run(warm.data, count)
+    # where the time goes, on the warm clones
+    def breakdown(prepared, name):
+        trainer = prepared.trainer
+        calls_before = trainer.calls
         start = common.now()
-        for _ in range(20):
-            trainer.run(warm.data, count)
-        per[count] = (common.now() - start) / 20
-    step = (per[1024] - per[1]) / 1023
-    call = per[1] - step
-    epochs = int(walked.epochs.sum())
+        walked = prepared.walk(evaluate=False)
+        walk_no_eval = common.now() - start
+        calls = trainer.calls - calls_before
+        # steps without the early stop (a negative threshold is never reached)
+        trainer.threshold.assign(-1.0)
+        per = {}
+        for count in (1, 1024):
+            trainer.run(prepared.data, count)
+            start = common.now()
+            for _ in range(20):
+                trainer.run(prepared.data, count)
+            per[count] = (common.now() - start) / 20
+        trainer.threshold.assign(trainer._threshold)
+        step = (per[1024] - per[1]) / 1023
+        call = per[1] - step
+        epochs = int(walked.epochs.sum())
+        return {
+            "epochs": epochs, "compiled_calls": calls, "step_seconds": step,
+            "call_seconds": call, "steps_total_seconds": epochs * step,
+            "calls_total_seconds": calls * call, "walk_without_evaluation_seconds": walk_no_eval,
+            "evaluation_seconds": float(np.median(samples[name])) - walk_no_eval,
+            "epochs_per_strength": walked.epochs.tolist(),
+        }
+
     return {
         "config": {"strengths": cfg["strengths"], "tol": TOL, "samples": int(x.shape[0]),
                    "features": int(x.shape[1]), "strength_max": float(warm.top),
-                   "learning_rate": float(trainer.learning_rate), "rounds": cfg["rounds"],
-                   "jit_compile": bool(trainer.model.jit_compile)},
+                   "learning_rate": float(warm.trainer.learning_rate), "rounds": cfg["rounds"],
+                   "jit_compile": bool(warm.trainer.model.jit_compile)},
         "samples": samples,
         "seconds": {k: common.summarize(v) for k, v in samples.items()},
         "ratios": {
             "warm_vs_sklearn": common.ratio(samples, "kreg warm", "sklearn lasso_path"),
+            "plain_vs_sklearn": common.ratio(samples, "kreg warm, plain", "sklearn lasso_path"),
+            "plain_vs_warm": common.ratio(samples, "kreg warm, plain", "kreg warm"),
             "cold_vs_sklearn": common.ratio(samples, "kreg cold", "sklearn lasso_path"),
             "noise_floor": common.ratio(samples, "kreg warm (twin)", "kreg warm"),
         },
         "accuracy": {"kreg": _accuracy(path.weights()[:, :, 0], ref),
+                     "kreg_plain": _accuracy(plain_path.weights()[:, :, 0], ref),
                      "sklearn_default_tol": _accuracy(sk_coefs.T, ref),
-                     "kreg_converged": int(path.converged.sum())},
-        "breakdown": {
-            "epochs": epochs, "compiled_calls": calls, "step_seconds": step,
-            "call_seconds": call, "steps_total_seconds": epochs * step,
-            "calls_total_seconds": calls * call, "walk_without_evaluation_seconds": walk_no_eval,
-            "evaluation_seconds": float(np.median(samples["kreg warm"])) - walk_no_eval,
-            "epochs_per_strength": walked.epochs.tolist(),
-        },
+                     "kreg_converged": int(path.converged.sum()),
+                     "kreg_plain_converged": int(plain_path.converged.sum())},
+        "breakdown": breakdown(warm, "kreg warm"),
+        "breakdown_plain": breakdown(plain, "kreg warm, plain"),
     }
 
 
@@ -302,6 +318,9 @@ def render(result):
     lasso, cv, mlp = result["lasso_path"], result["cross_validation"], result["mlp"]
     r = lasso["ratios"]
     b = lasso["breakdown"]
+    bp = lasso["breakdown_plain"]
+    rest = (b["walk_without_evaluation_seconds"] - b["steps_total_seconds"]
+            - b["calls_total_seconds"])
     acc = lasso["accuracy"]
     lines = [BEGIN, "", "## 7. Regularization paths and cross-validation (`kreg.regularization_path`, "
              "`kreg.cross_validate`)", "",
@@ -310,32 +329,49 @@ def render(result):
              f"scikit-learn {meta['scikit-learn']} (git {meta['git']}); took "
              f"{meta['seconds']:.0f} s. Method: `bench/paths.py` docstring.", "",
              f"Diabetes lasso path, {lasso['config']['strengths']} strengths, kreg at "
-             f"tol={lasso['config']['tol']:g} (max coefficient error "
+             f"tol={lasso['config']['tol']:g} (FISTA: max coefficient error "
              f"{acc['kreg']['max_coef_diff_relative']:.1e} of the largest, same zeros at "
              f"{acc['kreg']['same_zeros_strengths']}/{lasso['config']['strengths']} strengths, "
-             f"{acc['kreg_converged']} converged), `lasso_path` at its default tol=1e-4 "
+             f"{acc['kreg_converged']} converged; plain: "
+             f"{acc['kreg_plain']['max_coef_diff_relative']:.1e}, same zeros at "
+             f"{acc['kreg_plain']['same_zeros_strengths']}, {acc['kreg_plain_converged']} "
+             f"converged), `lasso_path` at its default tol=1e-4 "
              f"(error {acc['sklearn_default_tol']['max_coef_diff_relative']:.1e}, same zeros at "
              f"{acc['sklearn_default_tol']['same_zeros_strengths']}); "
              f"{lasso['config']['rounds']} interleaved rounds, medians:", "",
              "| variant | median | ratio to sklearn | goal |", "|---|---|---|---|"]
     s = lasso["seconds"]
     sk = s["sklearn lasso_path"]["median"]
-    for name in ("kreg warm", "kreg warm (twin)", "kreg cold", "sklearn lasso_path"):
+    for name in ("kreg warm", "kreg warm (twin)", "kreg warm, plain", "kreg cold",
+                 "sklearn lasso_path"):
         goal = ""
         if name == "kreg warm":
             goal = "<= 30x: " + ("met" if r["warm_vs_sklearn"]["ratio"] <= 30 else "**missed**")
         if name == "kreg cold":
             goal = "<= 30x: " + ("met" if r["cold_vs_sklearn"]["ratio"] <= 30 else "**missed**")
-        lines.append(f"| {name} | {_fmt_s(s[name])} | {s[name]['median'] / sk:.0f}x | {goal} |")
+        label = {"kreg warm": "kreg warm (FISTA, the default)",
+                 "kreg warm (twin)": "kreg warm (FISTA, twin clone)",
+                 "kreg warm, plain": "kreg warm, plain (`accelerate=False`)"}.get(name, name)
+        lines.append(f"| {label} | {_fmt_s(s[name])} | {s[name]['median'] / sk:.0f}x | {goal} |")
     lines += ["", f"Noise floor (twin / warm): {r['noise_floor']['ratio']:.2f} (per-round "
               f"quartiles {r['noise_floor']['per_round_q1']:.2f}-"
               f"{r['noise_floor']['per_round_q3']:.2f}).", "",
-              f"Where a warm path's time goes: {b['epochs']} full-batch steps at "
+              f"Plain / FISTA: {r['plain_vs_warm']['ratio']:.1f}x (per-round quartiles "
+              f"{r['plain_vs_warm']['per_round_q1']:.1f}-{r['plain_vs_warm']['per_round_q3']:.1f})."
+              f" Steps over the path: FISTA {b['epochs']}, plain {bp['epochs']} "
+              f"({bp['epochs'] / max(b['epochs'], 1):.1f}x).", "",
+              f"Where a warm FISTA path's time goes: {b['epochs']} full-batch steps at "
               f"{b['step_seconds'] * 1e6:.1f} us = {b['steps_total_seconds'] * 1e3:.0f} ms; "
-              f"{b['compiled_calls']} compiled calls (one per convergence check) at "
+              f"{b['compiled_calls']} compiled calls (each checks the residual every 16 steps "
+              f"and returns once it passes) at "
               f"{b['call_seconds'] * 1e3:.2f} ms = {b['calls_total_seconds'] * 1e3:.0f} ms; "
+              f"the rest of the walk without evaluation (strength and momentum resets, "
+              f"snapshots, sparsity) "
+              f"{rest * 1e3:.0f} ms; "
               f"train metrics per strength (`test_on_batch`) {b['evaluation_seconds'] * 1e3:.0f} "
-              f"ms. The cold call adds the clone, `compile` and the XLA compilation of the "
+              f"ms. Plain: {bp['epochs']} steps at {bp['step_seconds'] * 1e6:.1f} us = "
+              f"{bp['steps_total_seconds'] * 1e3:.0f} ms, {bp['compiled_calls']} calls. "
+              f"The cold call adds the clone, `compile` and the XLA compilation of the "
               f"step and of the test step: "
               f"{(s['kreg cold']['median'] - s['kreg warm']['median']) * 1e3:.0f} ms.", "",
               f"5-fold cross-validation (`KFold(5)`, {lasso['config']['strengths']} strengths): "

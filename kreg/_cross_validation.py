@@ -166,7 +166,7 @@ def _scorer(scoring, loss, greater_is_better):
 def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
                    n_strengths=30, eps=1e-3, greater_is_better=None, tol=1e-4,
                    max_epochs=10_000, refit=True, pad_folds=True, warm_start="auto",
-                   callbacks=None, jit_compile=None):
+                   callbacks=None, jit_compile=None, accelerate=None):
     """K-fold cross-validation of the strength, a warm-started path per fold.
 
     For each fold, a model from `build_model()` (fresh initial weights) walks the
@@ -194,7 +194,7 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
             `build(hp)`); every call must give the same architecture.
         x, y: all the data (arrays, indexed along the first axis).
         strengths, n_strengths, eps, tol, max_epochs, warm_start, callbacks,
-            jit_compile: as in `kreg.regularization_path` (`callbacks` see every fold's
+            jit_compile, accelerate: as in `kreg.regularization_path` (`callbacks` see every fold's
             rows in turn).
         cv: the number of folds (contiguous, unshuffled: scikit-learn's `KFold(cv)`) or
             a splitter with `split(x, y)` (`KFold(5, shuffle=True, random_state=0)`).
@@ -228,11 +228,16 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
         raise _validation.invalid("pad_folds", "True or False", pad_folds)
     model = build_model()
     indices, strengths, n_strengths, eps, tol, max_epochs, data, trainer = _paths._prepare(
-        model, x, y, None, strengths, n_strengths, eps, None, tol, max_epochs, jit_compile)
+        model, x, y, None, strengths, n_strengths, eps, None, tol, max_epochs, jit_compile,
+        accelerate)
     callbacks = _paths._check_callbacks(callbacks)
     warm_start = _paths._check_warm_start(warm_start)
     score, name, greater = _scorer(scoring, trainer.source_config.get("loss"), greater_is_better)
     n = len(keras.tree.flatten(x)[0])
+    if pad_folds:
+        # All the data with sample weights too (ones: the same loss), so that the grid, the
+        # folds and the refit share one traced and compiled train function.
+        data = _paths._data(x, y, np.ones(n))
     splitter = _folds(cv, n)
     folds = list(splitter.split(x, y) if hasattr(splitter, "split") else splitter)
     if len(folds) < 2:

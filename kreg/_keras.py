@@ -9,6 +9,7 @@ kreg silently wrong.
 import sys
 
 import keras
+import numpy as np
 
 
 def flatten_layers(layer):
@@ -89,8 +90,8 @@ def optimizer_iterations_variable(optimizer):
     return optimizer._iterations
 
 
-def repeat_train_step(model, count, trainable, residual_key):
-    """Makes one call of `model`'s compiled train function run `count` steps.
+def repeat_train_step(model, count, trainable, residual_key, momentum=None, stop=None):
+    """Makes one call of `model`'s compiled train function run up to `count` steps.
 
     `count` is an int32 variable tracked by the model (so it is part of the state
     every backend's trainer threads through its compiled step); the logs of the
@@ -100,39 +101,147 @@ def repeat_train_step(model, count, trainable, residual_key):
     TensorFlow and PyTorch, `train_step(state, data) -> (logs, state)` on JAX,
     where `state[0]` holds the trainable and `state[1]` the non-trainable
     variables' values, in `model.trainable_variables` / `non_trainable_variables` order.
+
+    `momentum` (optional, `kreg._fista.Fista`): its `variables` (tracked by the
+    model, non-trainable) hold an extrapolation state; a run of steps sets the
+    `trainable` variables to `momentum.resume(weights, state)`'s point, after each
+    step but the last to `momentum.step(before, after, state)`'s point, and before
+    the last step to `momentum.pause(weights, state)`'s, so the last step is a
+    plain one from the point `pause` names (an iterate) and its displacement is
+    logged.
+
+    `stop` (optional): `(threshold, block, steps_key)`, `threshold` a float32
+    variable tracked by the model: the call runs blocks of `block` steps (as above)
+    until the last step's squared displacement is `<= threshold` or `count` steps
+    are done, and logs only that displacement and (`steps_key`) the steps done:
+    the step is traced once, inside the loop (the train step's own logs, whose
+    structure is not known before tracing it, are not carried out of the loop).
+    Without it, one run of `count` steps.
     """
     from keras import ops
 
     one_step = model.train_step
-    if keras.backend.backend() == "jax":
-        index = []
+    watched = [count] + ([stop[0]] if stop is not None else [])
 
-        def multi_step(state, data):
+    def start():
+        """`(steps done, squared displacement)` before the first block: 0 and infinity."""
+        return ops.convert_to_tensor(0, "int32"), ops.convert_to_tensor(np.inf, "float32")
+
+    def squared(after, before):
+        return sum(ops.sum(ops.square(ops.cast(a, "float32") - ops.cast(b, "float32")))
+                   for a, b in zip(after, before))
+
+    if keras.backend.backend() == "jax":
+        index = {}
+
+        def locate():
             if not index:
-                index.append([id(v) for v in model.non_trainable_variables].index(id(count)))
-            steps = state[1][index[0]]
-            state = ops.fori_loop(0, steps - 1, lambda i, state: one_step(state, data)[1], state)
+                ids = [id(v) for v in model.non_trainable_variables]
+                index["watched"] = [ids.index(id(v)) for v in watched]
+                index["momentum"] = ([ids.index(id(v)) for v in momentum.variables]
+                                     if momentum is not None else [])
+
+        def replace(state, weights, extra):
+            """`state` with the trainable values `weights` and the momentum values `extra`."""
+            others = list(state[1])
+            for j, value in zip(index["momentum"], extra):
+                others[j] = value
+            return (type(state[0])(weights), type(state[1])(others), *state[2:])
+
+        def extra_of(state):
+            return [state[1][j] for j in index["momentum"]]
+
+        def run(state, data, n):
+            """`n` steps from `state`: `(state, logs, squared displacement of the last)`."""
+            def body(i, state):
+                before = state[0]
+                state = one_step(state, data)[1]
+                if momentum is None:
+                    return state
+                return replace(state, *momentum.step(list(before), list(state[0]),
+                                                     extra_of(state)))
+
+            if momentum is not None:
+                state = replace(state, *momentum.resume(list(state[0]), extra_of(state)))
+            state = ops.fori_loop(0, n - 1, body, state)
+            if momentum is not None:
+                state = replace(state, *momentum.pause(list(state[0]), extra_of(state)))
             before = state[0]
             logs, state = one_step(state, data)
-            logs = dict(logs)
-            logs[residual_key] = sum(
-                ops.sum(ops.square(ops.cast(a, "float32") - ops.cast(b, "float32")))
-                for a, b in zip(state[0], before))
-            return logs, state
+            return state, dict(logs), squared(state[0], before)
+
+        def multi_step(state, data):
+            locate()
+            steps = state[1][index["watched"][0]]
+            if stop is None:
+                state, logs, last = run(state, data, steps)
+                logs[residual_key] = last
+                return logs, state
+            threshold, block, steps_key = stop
+            limit = state[1][index["watched"][1]]
+
+            def more(state, done, last):
+                return ops.logical_and(ops.less(done, steps), ops.greater(last, limit))
+
+            def next_block(state, done, last):
+                n = ops.minimum(steps - done, block)
+                state, _, last = run(state, data, n)
+                return state, done + n, last
+
+            state, done, last = ops.while_loop(more, next_block, (state, *start()))
+            return {residual_key: last, steps_key: done}, state
     else:
-        def multi_step(data):
+        def values(variables):
+            # `+ 0` makes a copy: a bare read may alias the variable after the update.
+            return [ops.add(ops.convert_to_tensor(v), 0) for v in variables]
+
+        def assign(variables, new):
+            for variable, value in zip(variables, new):
+                variable.assign(value)
+
+        def run(data, n):
+            """`n` steps: `(logs, squared displacement of the last)`."""
             def body(i, carry):
+                before = values(trainable) if momentum is not None else None
                 one_step(data)
+                if momentum is not None:
+                    weights, extra = momentum.step(before, values(trainable),
+                                                   values(momentum.variables))
+                    assign(trainable, weights)
+                    assign(momentum.variables, extra)
                 return carry
 
-            ops.fori_loop(0, ops.convert_to_tensor(count) - 1, body, 0)
-            # `+ 0` makes a copy: a bare read may alias the variable after the update.
-            before = [ops.add(ops.convert_to_tensor(v), 0) for v in trainable]
+            if momentum is not None:
+                weights, extra = momentum.resume(values(trainable), values(momentum.variables))
+                assign(trainable, weights)
+                assign(momentum.variables, extra)
+            ops.fori_loop(0, n - 1, body, 0)
+            if momentum is not None:
+                weights, extra = momentum.pause(values(trainable), values(momentum.variables))
+                assign(trainable, weights)
+                assign(momentum.variables, extra)
+            before = values(trainable)
             logs = dict(one_step(data))
-            logs[residual_key] = sum(
-                ops.sum(ops.square(ops.cast(ops.convert_to_tensor(v) - b, "float32")))
-                for v, b in zip(trainable, before))
-            return logs
+            return logs, squared([ops.convert_to_tensor(v) for v in trainable], before)
+
+        def multi_step(data):
+            steps = ops.convert_to_tensor(count)
+            if stop is None:
+                logs, last = run(data, steps)
+                logs[residual_key] = last
+                return logs
+            threshold, block, steps_key = stop
+            limit = ops.convert_to_tensor(threshold)
+
+            def more(done, last):
+                return ops.logical_and(ops.less(done, steps), ops.greater(last, limit))
+
+            def next_block(done, last):
+                n = ops.minimum(steps - done, block)
+                return done + n, run(data, n)[1]
+
+            done, last = ops.while_loop(more, next_block, start())
+            return {residual_key: last, steps_key: done}
 
     model.train_step = multi_step
     model.make_train_function(force=True)

@@ -8,7 +8,12 @@ over from one strength to the next (warm starts).
 
 The multi-step train step wraps the model's own `train_step` (the documented
 override point of `keras.Model`); the step count is a variable tracked by the
-clone, so it is part of the state on every backend.
+clone, so it is part of the state on every backend. In residual mode (plain SGD)
+a call runs blocks of CHECK_EVERY steps and returns as soon as a block's last step
+passes the residual test; the steps are FISTA's with adaptive restart
+(`kreg._fista`) unless `accelerate=False`, and the last step of every block is a
+plain proximal gradient step from the last iterate, so the residual is the plain
+method's and the weights a call returns are an iterate.
 """
 
 import keras
@@ -16,16 +21,26 @@ import numpy as np
 from keras import ops
 
 from kreg import _backend
+from kreg import _fista
 from kreg import _keras
+from kreg import _validation
 from kreg import proximal as _proximal
 from kreg.regularizers import kreg_regularizer
 
-# Steps in the first compiled call for a strength, and the most in one call: the
-# count doubles between convergence checks (a strength that converges at once costs
-# one short call, one that needs thousands costs about log2(thousands) calls).
+# Objective criterion (any optimizer but plain SGD): steps in the first compiled call for
+# a strength, and the most in one call: the count doubles between convergence checks (a
+# strength that converges at once costs one short call, one that needs thousands costs
+# about log2(thousands) calls).
 FIRST_CHUNK = 8
 MAX_CHUNK = 1024
+# Residual criterion (plain SGD): the compiled call checks the residual itself every
+# CHECK_EVERY steps and returns once it is below the tolerance (usually one call per
+# strength, at most CHECK_EVERY - 1 steps past the first point that passes), or after
+# MAX_CALL steps.
+CHECK_EVERY = 16
+MAX_CALL = 8192
 _RESIDUAL_KEY = "kreg_last_step_sq"
+_STEPS_KEY = "kreg_steps"
 
 
 def residual_mode(optimizer):
@@ -64,7 +79,8 @@ def compile_config(model):
 class PathTrainer:
     """A clone of `model`, compiled once with a multi-step full-batch train step."""
 
-    def __init__(self, model, selected_indices, jit_compile=None, optimizer=None):
+    def __init__(self, model, selected_indices, jit_compile=None, optimizer=None,
+                 accelerate=None):
         config = compile_config(model)
         self.source_config = dict(config)
         try:
@@ -88,6 +104,15 @@ class PathTrainer:
                 self.regularizers.append(reg)
         config = dict(config)
         config["optimizer"] = wrap_optimizer(optimizer or config["optimizer"])
+        self.residual_mode = residual_mode(config["optimizer"])
+        if accelerate is True and not self.residual_mode:
+            inner = type(config["optimizer"].inner_optimizer).__name__
+            raise _validation.invalid(
+                "accelerate", "None or False for this model: FISTA (accelerate=True) "
+                "accelerates the proximal gradient method, i.e. plain `keras.optimizers.SGD` "
+                "(no momentum, a constant learning rate, no weight decay, clipping or gradient "
+                f"accumulation), and the model's optimizer is a {inner} that is not", accelerate)
+        self.accelerated = self.residual_mode and accelerate is not False
         config["steps_per_execution"] = 1
         if jit_compile is None:
             jit_compile = _backend.jit_compile_default() and not config.get(
@@ -95,7 +120,6 @@ class PathTrainer:
         config["jit_compile"] = jit_compile
         clone.compile(**config)
         self.optimizer = clone.optimizer
-        self.residual_mode = residual_mode(self.optimizer)
         self.learning_rate = (
             float(ops.convert_to_numpy(self.optimizer.inner_optimizer.learning_rate))
             if self.residual_mode else None
@@ -106,21 +130,39 @@ class PathTrainer:
         self._count = 1
         self.calls = 0
         clone.kreg_path_steps = self.steps
+        # The squared displacement under which the compiled call stops (residual mode).
+        self.threshold = keras.Variable(np.float32(0.0), dtype="float32", trainable=False,
+                                        name="kreg_path_threshold")
+        clone.kreg_path_threshold = self.threshold
+        self._threshold = None
+        # FISTA's state (x_k, t_k): variables tracked by the clone, so on JAX they are in the
+        # state the compiled step threads (non-trainable, as the step count).
+        self.fista = _fista.Fista(self.trainable) if self.accelerated else None
+        if self.fista is not None:
+            for k, variable in enumerate(self.fista.variables):
+                setattr(clone, f"kreg_fista_{k}", variable)
         self._install_multi_step()
         self.optimizer.build(self.trainable)
         self._optimizer_initial = [ops.convert_to_numpy(v) for v in self.optimizer.variables]
 
     def _install_multi_step(self):
-        _keras.repeat_train_step(self.model, self.steps, self.trainable, _RESIDUAL_KEY)
+        stop = (self.threshold, CHECK_EVERY, _STEPS_KEY) if self.residual_mode else None
+        _keras.repeat_train_step(self.model, self.steps, self.trainable, _RESIDUAL_KEY,
+                                 momentum=self.fista, stop=stop)
 
     # -- state ---------------------------------------------------------------
     def reset(self, weights):
         """Sets every variable of the clone (aligned with the source model's) and a fresh
-        optimizer state."""
+        optimizer state (and FISTA's: no momentum)."""
         for variable, value in zip(self.variables, weights):
             variable.assign(value)
         for variable, value in zip(self.optimizer.variables, self._optimizer_initial):
             variable.assign(value)
+        self._restart_momentum()
+
+    def _restart_momentum(self):
+        if self.fista is not None:
+            self.fista.restart()
 
     def snapshot(self):
         return [ops.convert_to_numpy(v) for v in self.variables]
@@ -130,13 +172,14 @@ class PathTrainer:
             reg.strength.assign(value)
 
     def run(self, data, count):
-        """`count` full-batch steps in one compiled call; returns the logs as floats.
+        """`count` full-batch steps in one compiled call (in residual mode: up to `count`,
+        until the residual is below `self.threshold`); returns the logs as floats.
 
         On TensorFlow the compiled train function is called directly with a
         one-batch iterator (as Keras's own `train_on_batch` calls it), which skips
         `train_on_batch`'s per-call work (0.5 of its 1 ms on diabetes); the metrics
-        are then reset once per strength (`begin_strength`), so in the logs the
-        loss is averaged since then. Elsewhere, `train_on_batch`.
+        are then reset by `begin_strength` (outside residual mode), so in the logs
+        the loss is averaged since then. Elsewhere, `train_on_batch`.
         """
         self.calls += 1
         if count != self._count:
@@ -146,8 +189,13 @@ class PathTrainer:
         return {k: float(v) for k, v in logs.items()}
 
     def begin_strength(self, strength):
+        """A new strength: from the current weights, without momentum (FISTA's `t = 1`).
+        The metrics restart (the objective criterion reads the loss) except in residual
+        mode, where the loss is not read and resetting costs more than a strength's steps."""
         self.set_strength(strength)
-        self.model.reset_metrics()
+        if not self.residual_mode:
+            self.model.reset_metrics()
+        self._restart_momentum()
 
     def gradient_at_zero(self, data):
         """The gradient of the loss (without the selected penalties) at the current
@@ -174,10 +222,12 @@ class PathTrainer:
     # -- one strength ------------------------------------------------------------
     def fit_strength(self, data, strength, tol, max_epochs, gradient_scale, first_chunk=None):
         """Trains at `strength` from the current weights until converged or `max_epochs`
-        steps; returns `(epochs, converged, criterion value)`. The first call runs
-        `first_chunk` steps (the previous strength's count: neighbours on a path need
-        about as many), the next ones twice as many as the one before."""
+        steps; returns `(epochs, converged, criterion value)`. Objective criterion: the
+        first call runs `first_chunk` steps (the previous strength's count: neighbours
+        on a path need about as many), the next ones twice as many as the one before."""
         self.begin_strength(strength)
+        if self.residual_mode:
+            return self._fit_residual(data, tol, max_epochs, gradient_scale)
         chunk = FIRST_CHUNK if first_chunk is None else int(min(max(first_chunk, FIRST_CHUNK),
                                                                   MAX_CHUNK))
         done, previous = 0, None
@@ -189,17 +239,32 @@ class PathTrainer:
             loss = logs["loss"]
             if not np.isfinite(loss):
                 return done, False, float("nan")
-            if self.residual_mode:
-                value = np.sqrt(logs[_RESIDUAL_KEY]) / self.learning_rate / gradient_scale
+            self.model.reset_metrics()  # the next call's loss: that chunk's mean
+            if previous is not None:
+                value = abs(previous - loss) / max(abs(loss), np.finfo("float32").tiny)
                 if value <= tol:
                     return done, True, value
-                chunk = min(2 * chunk, MAX_CHUNK)
-            else:
-                self.model.reset_metrics()  # the next call's loss: that chunk's mean
-                if previous is not None:
-                    value = abs(previous - loss) / max(abs(loss), np.finfo("float32").tiny)
-                    if value <= tol:
-                        return done, True, value
-                previous = loss
-                chunk = min(2 * chunk, MAX_CHUNK)
+            previous = loss
+            chunk = min(2 * chunk, MAX_CHUNK)
+        return done, False, value
+
+    def _fit_residual(self, data, tol, max_epochs, gradient_scale):
+        """Residual mode: compiled calls that stop themselves once the last step's
+        displacement is at most `tol * lr * gradient_scale` (checked every CHECK_EVERY
+        steps); the criterion is then computed here from the logged displacement, and
+        decides (a call that stopped on a float32 rounding of the threshold is followed
+        by another)."""
+        threshold = np.float32((tol * self.learning_rate * gradient_scale) ** 2)
+        if threshold != self._threshold:  # the same for every strength of a path
+            self.threshold.assign(threshold)
+            self._threshold = threshold
+        done, value = 0, float("inf")
+        while done < max_epochs:
+            logs = self.run(data, min(MAX_CALL, max_epochs - done))
+            done += int(round(logs[_STEPS_KEY]))
+            value = np.sqrt(logs[_RESIDUAL_KEY]) / self.learning_rate / gradient_scale
+            if not np.isfinite(value):  # NaN or inf weights (a NaN loss gives NaN steps)
+                return done, False, float("nan")
+            if value <= tol:
+                return done, True, value
         return done, False, value

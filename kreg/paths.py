@@ -27,9 +27,28 @@ problems), relative to `||grad L(w0)||_2`, the loss gradient at the start with
 every penalised weight zero: converged when `r / ||grad L(w0)|| <= tol`. With
 any other optimizer (momentum, Adam, a schedule): the relative change of the
 objective `|f_k - f_{k-1}| / |f_k| <= tol` between two checks, `f` the loss
-with the penalty as Keras logs it. Checks come after 8, 16, 32, ... (at most
-1024) steps; training stops at `max_epochs` steps, and the strengths that did
-not converge are named in a warning and marked in `path.converged`.
+with the penalty as Keras logs it. The residual is checked every 16 steps inside
+the compiled training call, which returns once it passes (one call per strength,
+usually); the objective between calls of 8, 16, 32, ... (at most 1024) steps.
+Training stops at `max_epochs` steps, and the strengths that did not converge
+are named in a warning and marked in `path.converged`.
+
+**Acceleration.** With plain SGD the steps are, by default (`accelerate=None`),
+FISTA's (Beck & Teboulle 2009): each proximal gradient step is taken from a point
+extrapolated along the last displacement, `y_{k+1} = x_{k+1} + (t_k - 1) / t_{k+1}
+(x_{k+1} - x_k)`, `t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2`, with the gradient
+scheme's adaptive restart (O'Donoghue & Candes 2015: no momentum, `t = 1`, when
+`<y_k - x_{k+1}, x_{k+1} - x_k> > 0`). On a problem of condition number `kappa`
+this takes about `sqrt(kappa)` instead of `kappa` steps per digit of accuracy
+(the diabetes lasso path, `kappa` = 470: 12 times fewer steps). It applies to
+every trainable variable (biases too) and changes neither the problem nor the
+criterion: the last step before every residual check is a plain proximal
+gradient step from the last iterate, whose displacement is the residual above
+(the momentum then goes on from where it was), and the weights a strength ends
+with are that step's, an iterate, never an extrapolated point. The momentum
+starts afresh at every strength (from the previous strength's weights). With any
+other optimizer there is nothing to accelerate (`accelerate=True` is then an
+error). `accelerate=False` gives the plain proximal gradient method.
 
 **Strength grid.** `strengths=None` gives `n_strengths` values from
 `strength_max` down to `eps * strength_max`, evenly spaced in log scale
@@ -42,6 +61,10 @@ References:
     (the log grid from `lambda_max`, warm starts).
     Hastie, Tibshirani & Friedman, "The Elements of Statistical Learning", 2nd
     ed., 2009, section 7.10 (cross-validation, the one-standard-error rule).
+    Beck & Teboulle, "A Fast Iterative Shrinkage-Thresholding Algorithm for Linear
+    Inverse Problems", SIAM Journal on Imaging Sciences, 2009 (FISTA).
+    O'Donoghue & Candes, "Adaptive Restart for Accelerated Gradient Schemes",
+    Foundations of Computational Mathematics, 2015 (the gradient restart scheme).
 """
 
 import warnings
@@ -82,8 +105,8 @@ def _gradient_at_zero(model, trainer, data, indices):
     """Loss gradient at the model's weights with the penalised ones zero (from `trainer`
     when it trains with plain SGD, else from a probe clone trained by SGD(1))."""
     if not trainer.residual_mode:
-        trainer = _path_fit.PathTrainer(
-            model, indices, optimizer=keras.optimizers.SGD(learning_rate=1.0))
+        trainer = _path_fit.PathTrainer(model, indices, accelerate=False,
+                                        optimizer=keras.optimizers.SGD(learning_rate=1.0))
     return trainer.gradient_at_zero(data)
 
 
@@ -148,7 +171,8 @@ def strength_max(model, x, y, *, regularizers=None, sample_weight=None):
     _check_model(model)
     indices = _selected_indices(model, regularizers)
     data = _data(x, y, sample_weight)
-    probe = _path_fit.PathTrainer(model, indices, optimizer=keras.optimizers.SGD(1.0))
+    probe = _path_fit.PathTrainer(model, indices, optimizer=keras.optimizers.SGD(1.0),
+                                  accelerate=False)
     return _max_from_gradients(probe, probe.gradient_at_zero(data))
 
 
@@ -246,7 +270,7 @@ def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callb
 
 
 def _prepare(model, x, y, sample_weight, strengths, n_strengths, eps, regularizers, tol,
-             max_epochs, jit_compile):
+             max_epochs, jit_compile, accelerate=None):
     _check_model(model)
     indices = _selected_indices(model, regularizers)
     if strengths is not None:
@@ -257,8 +281,11 @@ def _prepare(model, x, y, sample_weight, strengths, n_strengths, eps, regularize
     max_epochs = _check_positive_int(max_epochs, "max_epochs")
     if jit_compile is not None and not isinstance(jit_compile, bool):
         raise _validation.invalid("jit_compile", "None, True or False", jit_compile)
+    if accelerate is not None and not isinstance(accelerate, bool):
+        raise _validation.invalid("accelerate", "None, True or False", accelerate)
     data = _data(x, y, sample_weight)
-    trainer = _path_fit.PathTrainer(model, indices, jit_compile=jit_compile)
+    trainer = _path_fit.PathTrainer(model, indices, jit_compile=jit_compile,
+                                    accelerate=accelerate)
     return indices, strengths, n_strengths, eps, tol, max_epochs, data, trainer
 
 
@@ -288,7 +315,7 @@ def _grid(model, trainer, data, indices, strengths, n_strengths, eps):
 def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3,
                         regularizers=None, validation_data=None, sample_weight=None, tol=1e-4,
                         max_epochs=10_000, warm_start="auto", callbacks=None,
-                        jit_compile=None):
+                        jit_compile=None, accelerate=None):
     """Trains `model` (a clone) at each strength of a grid, warm-started from sparse to dense.
 
     See the module docstring for the training, the convergence criterion and the
@@ -325,6 +352,10 @@ def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3
             strength) or callables `fn(row)`; `row` has `strength`, `epochs`,
             `converged`, `sparsity` and the metrics.
         jit_compile: None (XLA on TensorFlow and JAX), True or False.
+        accelerate: None (default): FISTA's steps (see the module docstring) where the
+            path trains by the proximal gradient method (plain `SGD`), the optimizer's
+            own steps otherwise; True: FISTA, a ValueError for any other optimizer;
+            False: plain proximal gradient steps.
 
     Returns:
         A `RegularizationPath`.
@@ -333,7 +364,8 @@ def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3
         TypeError: a model that is not a `keras.Model`, an optimizer that
             `kreg.Proximal` cannot wrap, callbacks of the wrong type.
         ValueError: an uncompiled model or one without kreg regularizers, bad
-            `strengths`, `n_strengths`, `eps`, `tol`, `max_epochs`, `validation_data`.
+            `strengths`, `n_strengths`, `eps`, `tol`, `max_epochs`, `validation_data`,
+            `accelerate=True` for a model whose optimizer is not plain SGD.
 
     Warns:
         UserWarning naming the strengths that did not converge within `max_epochs`.
@@ -352,7 +384,7 @@ def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3
     """
     indices, strengths, n_strengths, eps, tol, max_epochs, data, trainer = _prepare(
         model, x, y, sample_weight, strengths, n_strengths, eps, regularizers, tol, max_epochs,
-        jit_compile)
+        jit_compile, accelerate)
     validation = _check_validation(validation_data)
     callbacks = _check_callbacks(callbacks)
     warm_start = _check_warm_start(warm_start)

@@ -15,8 +15,9 @@ import kreg
 
 pytestmark = pytest.mark.usefixtures("device")
 
-# PyTorch runs Keras's train steps eagerly, one per call: the paths below train tens of
-# thousands of steps (3-4 minutes each there), so on PyTorch they are `slow` (run them with
+# PyTorch runs Keras's train steps eagerly, one per call: the paths below train thousands of
+# steps (15-30 s each there, the plain proximal gradient path of the acceleration test and
+# cross-validation's six paths included), so on PyTorch they are `slow` (run them with
 # `KERAS_BACKEND=torch python -m pytest -m slow tests/test_paths.py`).
 SLOW_ON_TORCH = pytest.mark.slow if keras.backend.backend() == "torch" else pytest.mark.usefixtures()
 
@@ -147,6 +148,90 @@ def test_group_lasso_path_matches_skglm(diabetes):
                                       np.all(ref[:, member] == 0, axis=1))
 
 
+def lasso_residual(x, y, w, strength, lr):
+    """The proximal gradient residual of the docstring, in float64 NumPy, relative to the
+    loss gradient at zero: `||w - prox(w - lr grad)|| / lr / ||grad L(0)||` for
+    `mean((x w - y)^2) + strength ||w||_1`."""
+    n = len(y)
+    w = np.asarray(w, "float64")
+    grad = 2.0 / n * x.T @ (x @ w - y)
+    v = w - lr * grad
+    prox = np.sign(v) * np.maximum(np.abs(v) - lr * strength, 0.0)
+    return np.linalg.norm(w - prox) / lr / np.linalg.norm(2.0 / n * x.T @ y)
+
+
+def fista_reference(x, y, strength, lr, steps):
+    """FISTA with gradient restart (Beck & Teboulle 2009; O'Donoghue & Candes 2015) in
+    float64 NumPy from zero: `(the weights after a plain step from the last iterate,
+    number of restarts)`."""
+    n = len(y)
+
+    def prox_step(w):
+        v = w - lr * 2.0 / n * x.T @ (x @ w - y)
+        return np.sign(v) * np.maximum(np.abs(v) - lr * strength, 0.0)
+
+    previous = point = np.zeros(x.shape[1])
+    t, restarts = 1.0, 0
+    for _ in range(steps):
+        new = prox_step(point)
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        if (point - new) @ (new - previous) > 0:
+            restarts += 1
+            point, t = new, 1.0
+        else:
+            point, t = new + (t - 1) / t_next * (new - previous), t_next
+        previous = new
+    return prox_step(previous), restarts
+
+
+def test_accelerated_steps_are_fista_with_restart(diabetes):
+    """Four compiled blocks of 16 steps: 15 FISTA steps each (the momentum runs on across
+    blocks) and a plain step from the last iterate that probes the residual; the weights
+    after the last probe are NumPy FISTA's (60 steps, restarts included) plus a plain step,
+    and not what 64 plain proximal gradient steps give."""
+    x, y = diabetes
+    lr = 1.0 / (2.0 / len(y) * np.linalg.eigvalsh(x.T @ x).max())
+    strength = 2.0
+    model = linear_model(x, kreg.L1(0.0), lr=lr)
+    with pytest.warns(UserWarning, match="did not converge"):
+        fast = kreg.regularization_path(model, x, y, [strength], tol=1e-12, max_epochs=64)
+        plain = kreg.regularization_path(model, x, y, [strength], tol=1e-12, max_epochs=64,
+                                         accelerate=False)
+    assert fast.epochs[0] == plain.epochs[0] == 64
+    expected, restarts = fista_reference(x, y, strength, lr, 60)
+    assert restarts >= 1  # the restart branch is exercised
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(fast.weights()[0, :, 0], expected, atol=1e-5 * scale)
+    assert np.abs(plain.weights()[0, :, 0] - expected).max() > 1e-3 * scale
+
+
+@SLOW_ON_TORCH
+def test_accelerated_path_needs_far_fewer_steps(diabetes):
+    """FISTA (the default) against plain proximal gradient at the same tolerance: several
+    times fewer steps, the lasso path of scikit-learn (tol=1e-10) to 1e-4 of the largest
+    coefficient with the same zeros, and at every strength the residual recomputed in NumPy
+    at the returned weights is within the tolerance."""
+    from sklearn.linear_model import lasso_path
+
+    x, y = diabetes
+    model = linear_model(x, kreg.L1(0.0))
+    lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    fast = kreg.regularization_path(model, x, y, n_strengths=12, tol=TIGHT, max_epochs=50_000)
+    plain = kreg.regularization_path(model, x, y, n_strengths=12, tol=TIGHT, max_epochs=50_000,
+                                     accelerate=False)
+    assert fast.converged.all() and plain.converged.all()
+    assert 4 * fast.epochs.sum() < plain.epochs.sum()
+    _, ref, _ = lasso_path(x, y, alphas=fast.strengths / 2, tol=1e-10, max_iter=1_000_000)
+    assert_same_solution(fast.weights()[:, :, 0], ref.T)
+    # the criterion keeps its meaning: the residual at the returned weights, at a tolerance
+    # well above float32's rounding of the weights
+    loose = 1e-5
+    path = kreg.regularization_path(model, x, y, n_strengths=12, tol=loose, max_epochs=50_000)
+    assert path.converged.all()
+    for strength, w in zip(path.strengths, path.weights()[:, :, 0]):
+        assert lasso_residual(x, y, w, strength, lr) <= loose
+
+
 @pytest.mark.slow
 @SLOW_ON_TORCH
 def test_cross_validate_picks_what_lasso_cv_picks(diabetes):
@@ -219,6 +304,9 @@ def test_adam_uses_the_objective_criterion(diabetes):
     path = kreg.regularization_path(model, x, y, strengths=[20.0, 2.0], tol=1e-5,
                                     max_epochs=5000)
     assert path.converged.all()
+    with pytest.raises(ValueError, match="argument `accelerate`: expected None or False for "
+                                         "this model.*Adam"):
+        kreg.regularization_path(model, x, y, strengths=[20.0], accelerate=True)
     _, ref, _ = lasso_path(x, y, alphas=path.strengths / 2, tol=1e-12, max_iter=1_000_000)
     assert_same_solution(path.weights()[:, :, 0], ref.T)
 
@@ -265,6 +353,7 @@ def test_plots(diabetes):
     ({"tol": 0.0}, "argument `tol`: expected a positive finite number. Received: tol=0.0"),
     ({"max_epochs": 2.5}, "argument `max_epochs`"),
     ({"validation_data": [1, 2, 3, 4]}, "argument `validation_data`"),
+    ({"accelerate": "yes"}, "argument `accelerate`: expected None, True or False"),
 ])
 def test_bad_input_names_the_argument(diabetes, kwargs, match):
     x, y = diabetes
