@@ -228,8 +228,11 @@ class PathTrainer:
         self.begin_strength(strength)
         if self.residual_mode:
             return self._fit_residual(data, tol, max_epochs, gradient_scale)
-        chunk = FIRST_CHUNK if first_chunk is None else int(min(max(first_chunk, FIRST_CHUNK),
-                                                                  MAX_CHUNK))
+        # At most a quarter of the budget: the criterion compares two calls' losses, so a
+        # first call of the whole budget (a previous strength that hit max_epochs) could
+        # never converge.
+        chunk = FIRST_CHUNK if first_chunk is None else int(min(
+            max(first_chunk, FIRST_CHUNK), MAX_CHUNK, max(FIRST_CHUNK, max_epochs // 4)))
         done, previous = 0, None
         value = float("inf")
         while done < max_epochs:

@@ -102,12 +102,13 @@ __all__ = [
 
 # -- the gradient at zero and strength_max ---------------------------------------
 def _gradient_at_zero(model, trainer, data, indices):
-    """Loss gradient at the model's weights with the penalised ones zero (from `trainer`
-    when it trains with plain SGD, else from a probe clone trained by SGD(1))."""
+    """`(trainer, gradients)`: the loss gradient at the model's weights with the penalised
+    ones zero, from `trainer` when it trains with plain SGD, else from a probe clone
+    trained by SGD(1), returned with the gradients (its penalised variables are theirs)."""
     if not trainer.residual_mode:
         trainer = _path_fit.PathTrainer(model, indices, accelerate=False,
                                         optimizer=keras.optimizers.SGD(learning_rate=1.0))
-    return trainer.gradient_at_zero(data)
+    return trainer, trainer.gradient_at_zero(data)
 
 
 # The bound is rounded up by this factor: at the bound itself the prox of a float32 step
@@ -115,9 +116,21 @@ def _gradient_at_zero(model, trainer, data, indices):
 _ROUND_UP = 1.0 + 1e-6
 
 
-def _max_from_gradients(trainer, grads):
-    return _ROUND_UP * max(
+def _max_from_gradients(trainer, grads, argument="strengths", received="strengths=None"):
+    """The bound from `grads` (aligned with `trainer.penalised`); a ValueError when it is 0."""
+    top = _ROUND_UP * max(
         _path_bounds.bound(kreg_regularizer(v), v, g) for v, g in zip(trainer.penalised, grads))
+    if not top > 0:
+        expected = ("explicit strengths" if argument == "strengths" else
+                    "a model whose loss gradient at zero penalised weights is not zero")
+        raise ValueError(
+            f"Invalid value for argument `{argument}`: expected {expected}. The loss "
+            "gradient with respect to every penalised weight is zero when they are all "
+            "zero, so the gradient bound gives no strength (it would be 0): either zero "
+            "weights already fit the data, or the penalised weights block each other's "
+            "gradient (e.g. every hidden kernel of a network penalised: with all of them zero "
+            f"no gradient reaches any); choose the strengths by hand. Received: {received}")
+    return top
 
 
 def strength_max(model, x, y, *, regularizers=None, sample_weight=None):
@@ -155,7 +168,9 @@ def strength_max(model, x, y, *, regularizers=None, sample_weight=None):
 
     Raises:
         ValueError: for a model without kreg regularizers, a penalty that never
-            zeroes (L2, ElasticNet(l1_ratio=0)) or has no gradient bound (L0).
+            zeroes (L2, ElasticNet(l1_ratio=0)) or has no gradient bound (L0), or a
+            bound of 0 (a zero loss gradient at zero penalised weights, e.g. every
+            hidden kernel of a network penalised).
 
     Example:
 
@@ -173,7 +188,8 @@ def strength_max(model, x, y, *, regularizers=None, sample_weight=None):
     data = _data(x, y, sample_weight)
     probe = _path_fit.PathTrainer(model, indices, optimizer=keras.optimizers.SGD(1.0),
                                   accelerate=False)
-    return _max_from_gradients(probe, probe.gradient_at_zero(data))
+    return _max_from_gradients(probe, probe.gradient_at_zero(data), "model",
+                               f"model {model.name!r}, whose gradient bound is 0")
 
 
 # -- the walk ------------------------------------------------------------------------
@@ -261,8 +277,9 @@ def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callb
         warnings.warn(
             f"kreg.regularization_path: {bad.size} of {len(path)} strengths did not converge "
             f"within max_epochs={max_epochs} (criterion: {what} <= tol={tol:g}): strengths "
-            f"{np.round(bad, 6).tolist()}, criterion "
-            f"{np.round(path.criterion[~path.converged], 6).tolist()}. Their weights are not "
+            f"{[float(f'{v:.3g}') for v in bad]}, criterion "
+            f"{[float(f'{v:.3g}') for v in path.criterion[~path.converged]]}. Their weights "
+            "are not "
             "the solution: raise `max_epochs`, or the learning rate (up to 1 / L for SGD); "
             "a NaN criterion means the training diverged (lower the learning rate).",
             stacklevel=3)
@@ -294,19 +311,14 @@ def _grid(model, trainer, data, indices, strengths, n_strengths, eps):
     need_max = strengths is None
     grads = None
     if trainer.residual_mode or need_max:
-        grads = _gradient_at_zero(model, trainer, data, indices)
+        source, grads = _gradient_at_zero(model, trainer, data, indices)
     scale = 1.0
     if grads is not None:
         scale = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
         scale = scale if scale > 0 else 1.0
     top = None
     if need_max:
-        top = _max_from_gradients(trainer, grads)
-        if not top > 0:
-            raise ValueError(
-                "Invalid value for argument `strengths`: expected explicit strengths, since "
-                "the loss gradient at zero weights is zero (strength_max = 0: zero weights "
-                "already fit the data). Received: strengths=None")
+        top = _max_from_gradients(source, grads)
         strengths = top * np.geomspace(1.0, eps, n_strengths) if n_strengths > 1 else np.array(
             [top])
     return strengths, scale, top

@@ -1078,9 +1078,7 @@ which names them. The warning means
 that these weights are where training *stopped*, not a stationary point of loss plus penalty:
 the network is still learning (its objective still changes by more than 0.1% between checks),
 so the units and accuracies below are those of a fixed budget of 400 full-batch Adam epochs
-per strength, and a larger `max_epochs` would move them. A criterion of `inf` means that no
-two checks were compared: a warm-started strength's first check comes after as many steps as
-the previous strength took, here the whole budget."""),
+per strength, and a larger `max_epochs` would move them."""),
     ("code", """\
 print("strength   epochs  converged  criterion")
 for s, e, c, v in zip(path.strengths, path.epochs, path.converged, path.criterion):

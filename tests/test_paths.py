@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import kreg
+from conftest import SLOW_ON_TORCH
 
 pytestmark = pytest.mark.usefixtures("device")
 
@@ -19,7 +20,6 @@ pytestmark = pytest.mark.usefixtures("device")
 # steps (15-30 s each there, the plain proximal gradient path of the acceleration test and
 # cross-validation's six paths included), so on PyTorch they are `slow` (run them with
 # `KERAS_BACKEND=torch python -m pytest -m slow tests/test_paths.py`).
-SLOW_ON_TORCH = pytest.mark.slow if keras.backend.backend() == "torch" else pytest.mark.usefixtures()
 
 TIGHT = 1e-7  # the residual tolerance that gives 1e-4 of the largest coefficient on diabetes
 
@@ -75,6 +75,38 @@ def test_strength_max_group_and_elastic_net(diabetes):
     assert enet == pytest.approx(np.abs(g).max() / 0.25, rel=1e-5)
     with pytest.raises(ValueError, match="never zeroes"):
         kreg.strength_max(linear_model(x, kreg.ElasticNet(0.0, l1_ratio=0.0)), x, y)
+
+
+def test_default_grid_with_adam_and_a_group_penalty(diabetes):
+    # The grid's bound is computed on a probe clone (plain SGD); with another optimizer
+    # the path once read it from its own clone's regularizers, whose layout was unbound.
+    x, y = diabetes
+    ids = [0, 0, 1, 1, 1, 2, 2, 3, 3, 3]
+    model = linear_model(x, kreg.GroupLasso(0.0, groups=ids))
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="mse")
+    path = kreg.regularization_path(model, x, y, n_strengths=3, max_epochs=64)
+    g = 2.0 / len(y) * (x.T @ y)
+    bound = max(np.linalg.norm(g[np.asarray(ids) == k]) / np.sqrt(ids.count(k))
+                for k in range(4))
+    np.testing.assert_allclose(path.strengths, bound * np.geomspace(1, 1e-3, 3), rtol=1e-5)
+
+
+def test_strength_max_of_zero_is_an_error_not_a_strength(rng):
+    # Every hidden kernel penalised: with all of them zero no gradient reaches any, so
+    # the bound is 0, which is no strength to start a path from.
+    x = rng.normal(size=(40, 5)).astype("float32")
+    y = x[:, :1] ** 2
+    model = keras.Sequential([
+        keras.Input((5,)),
+        keras.layers.Dense(8, activation="relu", kernel_regularizer=kreg.GroupLasso(0.0)),
+        keras.layers.Dense(8, activation="relu", kernel_regularizer=kreg.GroupLasso(0.0)),
+        keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    with pytest.raises(ValueError, match="argument `model`: expected a model whose loss "
+                                         "gradient at zero penalised weights is not zero"):
+        kreg.strength_max(model, x, y)
+    with pytest.raises(ValueError, match="argument `strengths`: expected explicit strengths"):
+        kreg.regularization_path(model, x, y, n_strengths=3)
 
 
 def test_lasso_path_matches_sklearn(diabetes):
@@ -309,6 +341,23 @@ def test_adam_uses_the_objective_criterion(diabetes):
         kreg.regularization_path(model, x, y, strengths=[20.0], accelerate=True)
     _, ref, _ = lasso_path(x, y, alphas=path.strengths / 2, tol=1e-12, max_iter=1_000_000)
     assert_same_solution(path.weights()[:, :, 0], ref.T)
+
+
+def test_objective_criterion_is_checked_after_a_strength_that_used_its_budget(diabetes):
+    # A warm-started strength's first call once ran the previous strength's step count:
+    # after one that hit max_epochs, the whole budget in one call, so no two losses were
+    # ever compared (criterion inf) and no later strength could converge.
+    x, y = diabetes
+    model = linear_model(x, kreg.L1(0.0))
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    with pytest.warns(UserWarning, match="did not converge"):
+        path = kreg.regularization_path(model, x, y, strengths=[1e-1, 1e-2, 1e-3], tol=1e-12,
+                                        max_epochs=64)
+    assert np.all(path.epochs == 64) and not path.converged.any()
+    assert np.all(np.isfinite(path.criterion)), path.criterion
+    loose = kreg.regularization_path(model, x, y, strengths=[1e-1, 1e-2, 1e-3], tol=0.5,
+                                     max_epochs=64)
+    assert loose.converged.all(), loose.criterion
 
 
 def test_callbacks_log_one_row_per_strength(diabetes, tmp_path):
