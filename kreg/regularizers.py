@@ -173,8 +173,16 @@ class Regularizer(keras.regularizers.Regularizer):
         layout = self._layout(x, _keras.regularization_caller())
         xc, dtype = _math._upcast(ops.convert_to_tensor(x))
         if self._strength_source is not None:
-            self._strength.assign(ops.cast(self._strength_source(), "float32"))
-        value = self._penalty(xc, self._strength_in(xc, dtype), layout)
+            # The penalty uses the computed value, not a read of the variable: on PyTorch
+            # that read is the variable's own storage, which autograd saves for the
+            # backward pass, and a second weight sharing this regularizer assigns it in
+            # place within the same step.
+            step_strength = ops.cast(self._strength_source(), "float32")
+            self._strength.assign(step_strength)
+            strength = ops.cast(step_strength, dtype)
+        else:
+            strength = self._strength_in(xc, dtype)
+        value = self._penalty(xc, strength, layout)
         return ops.cast(value, keras.config.floatx())
 
     def _strength_in(self, like, dtype):

@@ -243,6 +243,31 @@ def test_step_strengths_equal_schedule_at_every_step(case, jit_compile):
     assert int(model.optimizer.iterations) == n
 
 
+def test_step_schedule_of_a_regularizer_shared_by_two_layers():
+    # One regularizer object on two kernels: each step computes its strength twice and
+    # assigns it twice. On PyTorch the second assignment once modified, in place, the
+    # tensor autograd had saved from the first layer's penalty (a crash in the first step).
+    reg = kreg.L1(1.0)
+    model = keras.Sequential([
+        keras.Input((2,)),
+        keras.layers.Dense(2, use_bias=False, kernel_initializer="ones", kernel_regularizer=reg),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer="ones", kernel_regularizer=reg),
+    ])
+    model.compile(keras.optimizers.SGD(0.0), "mse")  # the weights stay as they are
+    steps = 4
+    x = np.ones((steps * 2, 2), np.float32)
+    y = np.zeros((steps * 2, 1), np.float32)
+    batch_logs = BatchLogs()
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False,
+              callbacks=[StrengthScheduler(lambda s: 0.5 * (ops.cast(s, "float32") + 1),
+                                           update="step"), batch_logs])
+    # NumPy: output 4 for input (1, 1) (all weights 1), data loss 16; penalty sum|w| = 6.
+    strengths = 0.5 * (np.arange(steps) + 1)
+    running_mean = np.cumsum(16 + 6 * strengths) / np.arange(1, steps + 1)
+    np.testing.assert_allclose([b["loss"] for b in batch_logs.batches], running_mean, rtol=1e-6)
+    assert float(reg.strength) == pytest.approx(strengths[-1])
+
+
 def test_step_hook_is_off_for_validation_and_removed_after_fit():
     schedule = SCHEDULES.PolynomialDecay(1.0, decay_steps=6, end_learning_rate=0.2)
     reg = kreg.L1(1.0)
