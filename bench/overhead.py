@@ -506,8 +506,9 @@ def render(results):
               f"{m['platform']}; no GPU was available. Keras {m['keras']}, NumPy "
               f"{m['numpy']}, Python {m['python']}, kreg {m['kreg']}. Backends: {versions}.",
               "",
-              f"The method of section 1 (`bench/overhead.py`) with the models of its full "
-              f"configuration: random data, the same batch every step, fed as NumPy arrays; "
+              f"The method of section 1 (`bench/overhead.py`, configuration "
+              f"\"{results[0]['config_name']}\"): random data, the same batch every step, fed "
+              f"as NumPy arrays; "
               f"{cfg['rounds']} interleaved rounds, each a block of {cfg['block_steps']} steps "
               f"timed inside `fit` after a warm-up of {cfg['warm_steps']} steps. MLP "
               f"{cfg['mlp']['inputs']}-" + "-".join(map(str, cfg["mlp"]["units"]))
@@ -523,7 +524,8 @@ def render(results):
         for note in r["notes"]:
             lines.append(f"* {BACKEND_LABELS[r['backend']]}: {note}.")
     for r, p in unmeasured:
-        lines.append(f"* {_label(r, p)}: {p['not_measured']}.")
+        lines.append(f"* {_label(r, p)}: not measured. Reason: "
+                     f"{p['not_measured'].removeprefix('not measured: ')}.")
     lines += ["", "Median milliseconds per step (quartiles of the rounds in brackets):", "",
               "| variant | " + " | ".join(_label(r, p) for r, p in cols) + " |",
               "|---" * (len(cols) + 1) + "|"]
@@ -535,7 +537,7 @@ def render(results):
                          if s else "not measured")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Ratios of the medians (quartiles of the per-round ratios in brackets); "
-              "status over all measured cases:", "",
+              "status per backend over its measured cases:", "",
               "| comparison | goal | " + " | ".join(_label(r, p) for r, p in cols)
               + " | status |", "|---" * (len(cols) + 3) + "|"]
     for i, (num, den, goal) in enumerate(COMPARISONS):
@@ -545,18 +547,28 @@ def render(results):
         if goal is None:
             lines.append(f"| {label} | (diagnostic) | {cells} | – |")
             continue
-        cases = [c for c in comps if "ratio" in c]
-        status = _overhead_status(cases)
-        if cases and len(cases) < len(comps):
-            status += f" ({len(cases)} of {len(comps)} cases)"
-        lines.append(f"| {label} | <= {goal:.2f}x | {cells} | {status} |")
-    reasons = {}
+        statuses = []
+        for r in results:
+            cases = [c for (rr, _), c in zip(cols, comps) if rr is r and "ratio" in c]
+            statuses.append(f"{BACKEND_LABELS[r['backend']]}: {_overhead_status(cases)}")
+        lines.append(f"| {label} | <= {goal:.2f}x | {cells} | {'; '.join(statuses)} |")
+    reasons = {}  # (backend, reason) -> variant names, in order
     for r, p in cols:
         for name, why in p["skipped"].items():
-            reasons.setdefault(why, set()).add(BACKEND_LABELS[r["backend"]])
+            names = reasons.setdefault((BACKEND_LABELS[r["backend"]], why), [])
+            if name not in names:
+                names.append(name)
     lines += [""]
-    for why, where in reasons.items():
-        lines.append(f"*Not measured* ({', '.join(sorted(where))}): {why.removeprefix('not measured: ')}.")
+    for (where, why), names in reasons.items():
+        lines.append(f"* *Not measured* on {where}: {', '.join(names)}. Reason: "
+                     f"{why.removeprefix('not measured: ')}.")
+    for r, p in cols:  # the A/A pair says when a column's rounds were disturbed
+        twin = next(c for c in p["comparisons"] if c["numerator"] == "none (twin)")
+        if "ratio" in twin and (twin["per_round_q1"] < 0.9 or twin["per_round_q3"] > 1.1):
+            lines.append(f"* **{_label(r, p)}: noisy.** The per-round ratios of the twin span "
+                         f"{twin['per_round_q1']:.3f}–{twin['per_round_q3']:.3f} (beyond "
+                         "±10%): other load on the machine hit some rounds, so this column's "
+                         "ratios are not evidence either way.")
     lines += ["", "A ratio above its goal whose per-round quartiles still reach down to the goal "
               "is marked *within noise*. `none (twin) / none` compares two identical models: "
               "the noise floor. The TensorFlow numbers of the same comparisons are in section "
