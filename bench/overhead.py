@@ -500,7 +500,10 @@ def render(results):
              "(issue 13)", "",
              "Reproduce (one backend per process; `--report` re-renders this section from "
              "`bench/results/overhead_<backend>.json`):", "", "```bash"]
-    lines += [f"KERAS_BACKEND={r['backend']} {r['meta']['command']}" for r in results]
+    # the canonical command (the recorded one, in the JSON's meta, may add --out/--markdown)
+    lines += [f"KERAS_BACKEND={r['backend']} python -m bench.overhead"
+              + ("" if r["config_name"] == "backends" else f" --config {r['config_name']}")
+              for r in results]
     lines += ["```", "",
               f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
               f"{m['platform']}; no GPU was available. Keras {m['keras']}, NumPy "
