@@ -9,6 +9,13 @@ BENCHMARKS.md from the JSON it writes to bench/results/:
     python -m bench --only overhead,prox_throughput
     python -m bench --report     # re-render BENCHMARKS.md from the JSON, run nothing
 
+`python -m bench` is TensorFlow's suite. The per-step part (1) also runs on JAX and
+PyTorch, one backend per process (BENCHMARKS.md section 9):
+
+    KERAS_BACKEND=jax python -m bench.overhead     # bench/results/overhead_jax.json
+    KERAS_BACKEND=torch python -m bench.overhead   # bench/results/overhead_torch.json
+    python -m bench.overhead --report              # re-render section 9 only
+
 Parts (one module each): `overhead` (1. time per training step against the same
 model with Keras's built-ins or without regularization, plus SparsityMonitor's
 cost), `prox_throughput` (2. `proximal_step` GB/s against a fused copy),

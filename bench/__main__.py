@@ -67,6 +67,14 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
     if not args.report:
+        backend = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        if backend != "tensorflow":
+            # the suite is TensorFlow's (its parts feed tf.data, its JSON records TensorFlow's
+            # version): refused rather than written over the TensorFlow results
+            raise SystemExit(
+                f"python -m bench runs on TensorFlow; this process has KERAS_BACKEND={backend}. "
+                "On JAX or PyTorch run the per-step overhead part with "
+                "`KERAS_BACKEND=<backend> python -m bench.overhead` (BENCHMARKS.md section 9).")
         device = setup_environment(args.gpu)
         from bench import common  # noqa: E402  (after the environment is set)
 

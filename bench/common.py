@@ -1,7 +1,8 @@
 """Shared pieces of the benchmark suite: timing, summaries, machine facts, JSON.
 
 Nothing here imports TensorFlow at module import time except through `keras`,
-so `bench.__main__` can set the environment (backend, visible devices) first.
+so `bench.__main__` can set the environment (backend, visible devices) first;
+`machine_info` imports only the backend Keras runs on.
 """
 
 import datetime
@@ -112,9 +113,22 @@ def machine_info(command, device):
     """Facts a reader needs to judge the numbers: machine, versions, date, command."""
     import keras
     import sklearn
-    import tensorflow as tf
 
     import kreg
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        backend_version = jax.__version__
+    elif backend == "torch":
+        import torch
+
+        backend_version = torch.__version__
+    else:
+        import tensorflow as tf
+
+        backend_version = tf.__version__
 
     try:
         cores = len(os.sched_getaffinity(0))
@@ -129,7 +143,10 @@ def machine_info(command, device):
         "memory_gib": _memory_gib(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "backend": backend,
+        "backend_version": backend_version,
+        # TensorFlow's version where it is the backend (not imported under JAX or PyTorch)
+        "tensorflow": backend_version if backend == "tensorflow" else None,
         "keras": keras.__version__,
         "numpy": np.__version__,
         "scikit-learn": sklearn.__version__,

@@ -62,7 +62,13 @@ def _check_summary(summary, samples):
     assert summary["q1"] <= summary["median"] <= summary["q3"]
 
 
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="`python -m bench` is the TensorFlow suite "
+                    "(it refuses another KERAS_BACKEND); JAX and PyTorch run "
+                    "test_overhead_backend_quick_run")
 def test_quick_run_writes_consistent_json(tmp_path, device):
     out = tmp_path / "results"
     markdown = tmp_path / "BENCHMARKS.md"
@@ -149,6 +155,44 @@ def test_quick_run_writes_consistent_json(tmp_path, device):
     for heading in ("## Goals", "## 1. Overhead", "## 2. Proximal", "## 3. Sparsity",
                     "## 4. Lasso path"):
         assert heading in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="`python -m bench.overhead` runs on JAX and "
+                    "PyTorch; TensorFlow's part 1 runs in test_quick_run_writes_consistent_json")
+def test_overhead_backend_quick_run(tmp_path):
+    """`python -m bench.overhead --quick` on this backend: medians and ratios are those of the
+    raw samples, and every variant or pool left out says why."""
+    out = tmp_path / f"overhead_{BACKEND}.json"
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n")
+    done = subprocess.run([sys.executable, "-m", "bench.overhead", "--quick", "--out", str(out),
+                           "--markdown", str(markdown)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["backend"] == BACKEND == result["meta"]["backend"]
+    measured_pools = [p for p in result["pools"] if "not_measured" not in p]
+    assert measured_pools
+    for pool in result["pools"]:
+        if "not_measured" in pool:
+            assert pool["not_measured"].startswith("not measured: ")
+            continue
+        assert pool["steps_per_execution"] == (1 if BACKEND == "torch" else 3)
+        for name, summary in pool["step_seconds"].items():
+            _check_summary(summary, pool["samples"][name])
+        for reason in pool["skipped"].values():
+            assert reason.startswith("not measured: ")
+        for comparison in pool["comparisons"]:
+            if "ratio" in comparison:
+                _check_ratio(comparison, pool["samples"])
+                assert comparison["met"] == (None if comparison["goal"] is None
+                                             else comparison["ratio"] <= comparison["goal"])
+            else:
+                assert comparison["not_measured"].startswith("not measured: ")
+    assert sum("ratio" in c for p in measured_pools for c in p["comparisons"]) >= 2
+    text = markdown.read_text()
+    assert text.startswith("# Benchmarks\n") and "## 9. Proximal training" in text
 
 
 @pytest.mark.slow
