@@ -225,12 +225,6 @@ def _variant_skip_reason(name, cfg):
                 "(Keras's PyTorch trainer has no steps_per_execution > 1), so this would "
                 "be the variant without [spe=1] again")
     scheduled = VARIANTS[name][3]
-    if backend == "torch" and scheduled:
-        # a kreg bug, not a limit of the method: remove this once kreg is fixed
-        return ('not measured: on PyTorch StrengthScheduler(update="step") fails in the '
-                "first step when one regularizer is shared by two layers, as here (autograd: "
-                "a variable needed for the gradient was modified by an in-place operation); "
-                "a kreg bug, reported")
     if backend == "jax" and scheduled and _steps_per_execution(name, cfg) != 1:
         return ('not measured: on JAX StrengthScheduler(update="step") needs '
                 "steps_per_execution=1 (it raises at the start of fit otherwise, by design: "

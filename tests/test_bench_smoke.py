@@ -196,6 +196,9 @@ def test_overhead_backend_quick_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="`python -m bench.compact` measures "
+                    "TensorFlow's SavedModel sizes and tf.function latency; kreg.compact itself "
+                    "runs on every backend in tests/test_compact.py")
 def test_compact_quick_run_is_consistent(tmp_path):
     """`python -m bench.compact --quick`: the compact model predicts the sparse one's, the
     ratios are those of the raw numbers, and the markdown section is written."""
