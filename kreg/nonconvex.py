@@ -18,9 +18,10 @@ proxes are exact for a scalar step and for a per-weight step (Adam under
 group versions' prox is exact for a scalar step (closed form at the group's
 norm) and for a per-weight step, where no closed form exists: the global
 minimizer is then found by a search along a one-parameter curve that provably
-contains it (`kreg._math_radial_metric`), about 40 (float32) or 64 (float64)
-passes over the weight per prox, so `kreg.Proximal(Adam)` costs more per step
-with these two than with the other penalties.
+contains it (`kreg._math_radial_metric`): per piece of the penalty two
+bisections of 40 (float32) or 64 (float64) halvings, each a pass over the
+weight, so `kreg.Proximal(Adam)` costs more per step with these two than with
+the other penalties.
 
 Scaling with scikit-learn/skglm (whose data term is half Keras's `"mse"`):
 skglm's `MCPenalty(alpha, gamma)` with a quadratic datafit is `MCP(2 * alpha,
