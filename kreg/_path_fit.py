@@ -25,6 +25,7 @@ from kreg import _fista
 from kreg import _keras
 from kreg import _validation
 from kreg import proximal as _proximal
+from kreg import regularizers as _regularizers
 from kreg.regularizers import kreg_regularizer
 
 # Objective criterion (any optimizer but plain SGD): steps in the first compiled call for
@@ -76,6 +77,48 @@ def compile_config(model):
     return keras.saving.deserialize_keras_object(config)
 
 
+# What `known_convex` accepts: one affine layer of the inputs (shape-only layers
+# around it), a loss convex in that layer's output, penalties convex in the weights.
+_SHAPE_ONLY = (keras.layers.InputLayer, keras.layers.Flatten, keras.layers.Reshape)
+_CONVEX_LOSS_NAMES = {"mse", "mean_squared_error", "mae", "mean_absolute_error", "huber",
+                      "log_cosh"}
+_CONVEX_LOSSES = (keras.losses.MeanSquaredError, keras.losses.MeanAbsoluteError,
+                  keras.losses.Huber, keras.losses.LogCosh)
+_CONVEX_PENALTIES = (_regularizers.L1, _regularizers.L2, _regularizers.ElasticNet,
+                     _regularizers.GroupLasso, _regularizers.SparseGroupLasso)
+_LOGIT_LOSSES = (keras.losses.BinaryCrossentropy, keras.losses.CategoricalCrossentropy,
+                 keras.losses.SparseCategoricalCrossentropy)
+
+
+def _convex_loss(loss):
+    if isinstance(loss, str):
+        return loss in _CONVEX_LOSS_NAMES
+    if isinstance(loss, _CONVEX_LOSSES):
+        return True
+    return isinstance(loss, _LOGIT_LOSSES) and bool(loss.get_config().get("from_logits"))
+
+
+def known_convex(model, loss, regularizers):
+    """True when `loss + penalties` is convex in the trainable weights, as far as the
+    model's structure shows: a single trainable `Dense` or `EinsumDense` layer
+    without activation (a linear or generalised linear model), otherwise only
+    layers that reshape, a loss convex in its output (squared, absolute, Huber,
+    log-cosh; a cross-entropy on logits) and convex penalties (the lasso family).
+    Anything else (a hidden layer, an activation, a nonconvex penalty) is not
+    known to be convex, and FISTA's extrapolation can then raise the objective."""
+    if not _convex_loss(loss) or not all(isinstance(r, _CONVEX_PENALTIES) for r in regularizers):
+        return False
+    affine = 0
+    for layer in _keras.flatten_layers(model):
+        if isinstance(layer, keras.Model) or isinstance(layer, _SHAPE_ONLY):
+            continue
+        if (not isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))
+                or layer.activation is not keras.activations.linear):
+            return False
+        affine += 1
+    return affine == 1
+
+
 class PathTrainer:
     """A clone of `model`, compiled once with a multi-step full-batch train step."""
 
@@ -112,7 +155,10 @@ class PathTrainer:
                 "accelerates the proximal gradient method, i.e. plain `keras.optimizers.SGD` "
                 "(no momentum, a constant learning rate, no weight decay, clipping or gradient "
                 f"accumulation), and the model's optimizer is a {inner} that is not", accelerate)
-        self.accelerated = self.residual_mode and accelerate is not False
+        self.accelerated = self.residual_mode and (
+            accelerate is True
+            or (accelerate is None and known_convex(clone, config.get("loss"), self.regularizers))
+        )
         config["steps_per_execution"] = 1
         if jit_compile is None:
             jit_compile = _backend.jit_compile_default() and not config.get(

@@ -33,8 +33,11 @@ usually); the objective between calls of 8, 16, 32, ... (at most 1024) steps.
 Training stops at `max_epochs` steps, and the strengths that did not converge
 are named in a warning and marked in `path.converged`.
 
-**Acceleration.** With plain SGD the steps are, by default (`accelerate=None`),
-FISTA's (Beck & Teboulle 2009): each proximal gradient step is taken from a point
+**Acceleration.** With plain SGD, on a problem known to be convex (a linear or
+generalised linear model: one `Dense`/`EinsumDense` layer without activation,
+a squared, absolute, Huber or log-cosh loss or a cross-entropy on logits, and
+lasso-family penalties), the steps are by default (`accelerate=None`) FISTA's
+(Beck & Teboulle 2009): each proximal gradient step is taken from a point
 extrapolated along the last displacement, `y_{k+1} = x_{k+1} + (t_k - 1) / t_{k+1}
 (x_{k+1} - x_k)`, `t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2`, with the gradient
 scheme's adaptive restart (O'Donoghue & Candes 2015: no momentum, `t = 1`, when
@@ -48,7 +51,17 @@ gradient step from the last iterate, whose displacement is the residual above
 with are that step's, an iterate, never an extrapolated point. The momentum
 starts afresh at every strength (from the previous strength's weights). With any
 other optimizer there is nothing to accelerate (`accelerate=True` is then an
-error). `accelerate=False` gives the plain proximal gradient method.
+error). `accelerate=False` gives the plain proximal gradient method, which is
+also the default for anything not known to be convex (a network, an activation,
+MCP or SCAD): there FISTA's extrapolation does not keep the objective falling,
+and on a digits MLP it ended in a sparser, worse stationary point (validation
+accuracy 0.79 against 0.97-0.98; BENCHMARKS.md section 7). `accelerate=True`
+still asks for it.
+
+**The tolerance's scale.** The residual is compared with `tol` times the loss
+gradient at zero penalised weights. Where that gradient is 0 (e.g. a network
+whose every hidden kernel is penalised: with them zero, no gradient reaches
+any), the scale is 1 and `tol` is absolute.
 
 **Strength grid.** `strengths=None` gives `n_strengths` values from
 `strength_max` down to `eps * strength_max`, evenly spaced in log scale
@@ -365,9 +378,10 @@ def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3
             `converged`, `sparsity` and the metrics.
         jit_compile: None (XLA on TensorFlow and JAX), True or False.
         accelerate: None (default): FISTA's steps (see the module docstring) where the
-            path trains by the proximal gradient method (plain `SGD`), the optimizer's
-            own steps otherwise; True: FISTA, a ValueError for any other optimizer;
-            False: plain proximal gradient steps.
+            path trains by the proximal gradient method (plain `SGD`) on a problem known
+            to be convex (a linear model), plain proximal gradient steps on any other
+            with plain `SGD`, the optimizer's own steps otherwise; True: FISTA, a
+            ValueError for any other optimizer; False: plain proximal gradient steps.
 
     Returns:
         A `RegularizationPath`.

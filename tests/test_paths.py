@@ -237,6 +237,63 @@ def test_accelerated_steps_are_fista_with_restart(diabetes):
     assert np.abs(plain.weights()[0, :, 0] - expected).max() > 1e-3 * scale
 
 
+def test_default_steps_are_fista_only_where_the_problem_is_known_convex(diabetes, rng):
+    """accelerate=None takes FISTA's steps for a linear model under a convex loss and
+    penalty (the steps of accelerate=True) and plain proximal gradient steps for a network
+    (those of accelerate=False): on a nonconvex objective FISTA's extrapolation can raise
+    the objective and end in a worse stationary point (BENCHMARKS.md section 7)."""
+    x, y = diabetes
+    kw = dict(strengths=[2.0], tol=1e-12, max_epochs=64)
+    linear = linear_model(x, kreg.L1(0.0))
+    with pytest.warns(UserWarning, match="did not converge"):
+        default = kreg.regularization_path(linear, x, y, **kw).weights()[0]
+        fista = kreg.regularization_path(linear, x, y, accelerate=True, **kw).weights()[0]
+        plain = kreg.regularization_path(linear, x, y, accelerate=False, **kw).weights()[0]
+    np.testing.assert_array_equal(default, fista)
+    assert np.abs(default - plain).max() > 1e-3 * np.abs(fista).max()
+    network = keras.Sequential([
+        keras.Input((10,)),
+        keras.layers.Dense(6, activation="tanh", kernel_regularizer=kreg.GroupLasso(0.0)),
+        keras.layers.Dense(1)])
+    network.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    y = y / np.abs(y).max()
+    with pytest.warns(UserWarning, match="did not converge"):
+        default = kreg.regularization_path(network, x, y, **kw).weights()[0]
+        fista = kreg.regularization_path(network, x, y, accelerate=True, **kw).weights()[0]
+        plain = kreg.regularization_path(network, x, y, accelerate=False, **kw).weights()[0]
+    np.testing.assert_array_equal(default, plain)
+    assert np.abs(default - fista).max() > 1e-4 * np.abs(plain).max()
+
+
+def test_what_is_known_convex():
+    from kreg import _path_fit
+
+    def model(*layers):
+        return keras.Sequential([keras.Input((4, 2)), *layers])
+
+    dense = lambda **kw: keras.layers.Dense(3, kernel_regularizer=kreg.L1(0.1), **kw)
+    flat = keras.layers.Flatten
+    convex = kreg.L1(0.1), kreg.ElasticNet(0.1), kreg.GroupLasso(0.1)
+    logits = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    probabilities = keras.losses.SparseCategoricalCrossentropy()
+    cases = [
+        (model(flat(), dense()), "mse", convex, True),
+        (model(flat(), dense()), keras.losses.Huber(), convex, True),
+        (model(flat(), dense()), logits, convex, True),
+        (model(keras.layers.EinsumDense("abc,cd->abd", (4, 3))), "mae", convex, True),
+        (model(flat(), dense()), probabilities, convex, False),  # not convex in the weights
+        (model(flat(), dense()), "binary_crossentropy", convex, False),
+        (model(flat(), dense()), lambda y, p: (y - p) ** 2, convex, False),  # unknown
+        (model(flat(), dense(activation="sigmoid")), "mse", convex, False),
+        (model(flat(), dense(), keras.layers.ReLU()), "mse", convex, False),
+        (model(flat(), dense(), dense()), "mse", convex, False),  # two layers
+        (model(flat(), keras.layers.Dropout(0.1), dense()), "mse", convex, False),
+        (model(flat(), dense()), "mse", (kreg.L1(0.1), kreg.MCP(0.1)), False),
+    ]
+    for i, (m, loss, regs, expected) in enumerate(cases):
+        assert _path_fit.known_convex(m, loss, list(regs)) is expected, i
+
+
 @SLOW_ON_TORCH
 def test_accelerated_path_needs_far_fewer_steps(diabetes):
     """FISTA (the default) against plain proximal gradient at the same tolerance: several
