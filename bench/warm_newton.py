@@ -131,6 +131,11 @@ VARIANTS = {
 }
 
 
+# The pools each backend runs: TensorFlow with and without XLA, JAX's jitted step,
+# PyTorch's eager one.
+JIT_COMPILE = {"tensorflow": (False, True), "jax": (True,), "torch": (False,)}
+
+
 def _model(kind, spec, jit, block):
     penalised, wrapper = VARIANTS[kind]
     keras.utils.set_random_seed(0)
@@ -142,8 +147,10 @@ def _model(kind, spec, jit, block):
     return model
 
 
-def pool(jit, rounds, warm=20, block=20):
-    spec = overhead.CONFIGS["full"]["mlp"]
+def pool(jit, rounds, quick=False):
+    """Per-variant seconds per step over `rounds` interleaved rounds, and the exactness gap."""
+    config = overhead.CONFIGS["quick" if quick else "full"]
+    spec, warm, block = config["mlp"], config["warm"], config["block"]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((spec["batch"], spec["inputs"])).astype("float32")
     y = rng.integers(0, spec["classes"], spec["batch"]).astype("int32")
@@ -182,11 +189,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.warm_newton", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=11)
+    p.add_argument("--quick", action="store_true", help="a tiny MLP, for a smoke test")
     args = p.parse_args(argv)
     backend = _backend.name()
-    jits = {"tensorflow": (False, True), "jax": (True,), "torch": (False,)}[backend]
-    for jit in jits:
-        samples, gap = pool(jit, args.rounds)
+    for jit in JIT_COMPILE[backend]:
+        samples, gap = pool(jit, args.rounds, args.quick)
         base = np.median(samples["adam"])
         print(f"\n{backend}, jit_compile={jit}, {args.rounds} interleaved rounds; "
               f"median ms per step [quartiles], ratio to adam [quartiles of per-round ratios]")

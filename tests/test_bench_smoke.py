@@ -157,6 +157,42 @@ def test_quick_run_writes_consistent_json(tmp_path, device):
         assert heading in text
 
 
+def test_warm_newton_experiment_is_exact():
+    """`python -m bench.warm_newton --quick` in-process: every variant is timed, and the
+    warm-started group prox it measures (not kreg's) takes the shipped solve's step."""
+    from bench import warm_newton
+
+    for jit in warm_newton.JIT_COMPILE[BACKEND]:
+        samples, gap = warm_newton.pool(jit, rounds=1, quick=True)
+        assert set(samples) == set(warm_newton.VARIANTS)
+        assert all(len(v) == 1 and v[0] > 0 for v in samples.values())
+        assert gap < 1e-5
+    # The solve itself, from starts near and far, on groups chosen to be hard: the
+    # threshold crossed both ways, steps of 0, a zero group, steps over 1e-8..1e4.
+    from keras import ops
+    from kreg import _math, layouts
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(6, 8))
+    d = 10 ** rng.uniform(-1, 0, size=(6, 8))
+    lam = 0.5 * np.sqrt(6)
+    for j, factor in ((0, 1 + 1e-3), (1, 1 - 1e-3)):
+        w[:, j] *= factor * lam / np.linalg.norm(w[:, j] / d[:, j])
+    d[:3, 2] = 0.0
+    w[:, 3] = 0.0
+    d[:, 4] = 10 ** rng.uniform(-8, 4, size=6)
+    grouping = _math.Grouping(layouts.generic((6, 8)), "units")
+    w, d = (ops.convert_to_tensor(a.astype("float32")) for a in (w, d))
+    lams = ops.convert_to_tensor(np.full(8, lam, "float32"))
+    cold = np.asarray(_math._group_prox_metric(w, d, lams, grouping))
+    norms = np.linalg.norm(cold, axis=0)
+    assert norms[0] > 0 and norms[1] == 0
+    for start in (norms, 100 * norms + 1, 1e-3 * norms, np.zeros(8), np.full(8, np.nan)):
+        warm = np.asarray(warm_newton.warm_group_prox(
+            w, d, lams, grouping, ops.convert_to_tensor(start.astype("float32")), True))
+        np.testing.assert_allclose(warm, cold, rtol=1e-5, atol=1e-5 * np.abs(cold).max())
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="`python -m bench.overhead` runs on JAX and "
                     "PyTorch; TensorFlow's part 1 runs in test_quick_run_writes_consistent_json")
