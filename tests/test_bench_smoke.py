@@ -286,3 +286,31 @@ def test_paths_quick_run_is_consistent(tmp_path):
     assert mlp["epoch_ratio"] == pytest.approx(
         sum(mlp["independent"]["epochs"]) / sum(mlp["warm"]["epochs"]))
     assert "## 7. Regularization paths" in markdown.read_text()
+
+
+@pytest.mark.slow
+def test_cv_costs_quick_run_is_consistent(tmp_path):
+    """`python -m bench.cv_costs --quick` on this backend: the ratio is that of the raw
+    samples, the clocked parts add up to the clocked call, every fold and strength was
+    scored, and kreg picks LassoCV's strength."""
+    out = tmp_path / "cv_costs.json"
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n\n<!-- END PATHS -->\n\nafter\n")
+    done = subprocess.run([sys.executable, "-m", "bench.cv_costs", "--quick", "--backends",
+                           BACKEND, "--out", str(out), "--markdown", str(markdown)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads(out.read_text())["backends"][BACKEND]
+    for name, summary in row["seconds"].items():
+        _check_summary(summary, row["samples"][name])
+    _check_ratio(row["ratio"], row["samples"])
+    parts = row["parts_seconds"]
+    assert parts["rest"] >= 0
+    assert sum(parts.values()) == pytest.approx(row["clocked_total_seconds"], rel=1e-9)
+    # 5 folds x 5 strengths scored (plus the refit model's build), 7 build_model() calls
+    assert row["scoring_calls"] >= 25 and row["build_calls"] == 7
+    best = row["best_strength"]
+    assert best["kreg"] == pytest.approx(best["LassoCV_times_2"], rel=1e-6)
+    text = markdown.read_text()
+    assert text.index("<!-- END PATHS -->") < text.index("### Cross-validation on each backend")
+    assert text.rstrip().endswith("after")
