@@ -22,6 +22,13 @@ cost), `prox_throughput` (2. `proximal_step` GB/s against a fused copy),
 `sparsity` (3. exact zeros and removed units for the accuracy, against the
 baselines), `lasso_path` (4. a Lasso path against scikit-learn's `lasso_path`).
 
+Standalone modules, each measuring what one section of BENCHMARKS.md reports
+(`bench.compact`, `bench.paths` and `bench.cv_costs` also rewrite their part of it):
+`bench.compact` (5), `bench.memory` (6), `bench.paths` (7), `bench.cv_costs` (7:
+cross-validation on every backend, one process each, and where its time goes),
+`bench.backends` (8, one backend per process), `bench.warm_newton` (1, an experiment
+kreg does not ship).
+
 Ratios come from variants measured interleaved in one process (A, B, C, A, B, C,
 ...), compared by their medians, so machine noise hits all variants alike. No
 number in here is a pass/fail test; tests/test_bench_smoke.py only checks that
