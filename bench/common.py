@@ -167,5 +167,22 @@ def read_json(path):
         return json.load(f)
 
 
+def write_section(path, begin, end, text, after=None):
+    """Puts `text` (which starts with `begin` and ends with `end`) into the markdown file
+    `path`: in place of the old text between the two markers, else right after the line
+    `after` (when given and present), else at the end."""
+    with open(path) as f:
+        current = f.read()
+    if begin in current and end in current:
+        new = current[:current.index(begin)] + text + current[current.index(end) + len(end):]
+    elif after is not None and after in current:
+        at = current.index(after) + len(after)
+        new = current[:at] + "\n\n" + text + current[at:]
+    else:
+        new = current.rstrip("\n") + "\n\n" + text + "\n"
+    with open(path, "w") as f:
+        f.write(new)
+
+
 def log(*args):
     print(*args, file=sys.stderr, flush=True)

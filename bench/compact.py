@@ -307,19 +307,6 @@ def render(result):
     return "\n".join(lines)
 
 
-def update_markdown(path, text):
-    with open(path) as f:
-        current = f.read()
-    if BEGIN in current and END in current:
-        before = current[:current.index(BEGIN)]
-        after = current[current.index(END) + len(END):]
-        new = before + text + after
-    else:
-        new = current.rstrip("\n") + "\n\n" + text + "\n"
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m bench.compact", description=__doc__.split(
@@ -350,7 +337,7 @@ def main(argv=None):
     result = common.read_json(out)
     text = render(result)
     if markdown:
-        update_markdown(markdown, text)
+        common.write_section(markdown, BEGIN, END, text)
         common.log(f"[bench.compact] wrote {markdown}")
     else:
         print(text)

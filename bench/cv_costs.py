@@ -163,9 +163,9 @@ def measure(backend, rounds, n_strengths):
     env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="",
                TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
-    out = subprocess.run([sys.executable, "-m", "bench.cv_costs", "--child",
-                          "--rounds", str(rounds), "--strengths", str(n_strengths)], cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=False)
+    command = [sys.executable, "-m", "bench.cv_costs", "--child", "--rounds", str(rounds),
+               "--strengths", str(n_strengths)]
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     for line in out.stdout.splitlines():
         if line.startswith("CV_COSTS "):
             return json.loads(line[len("CV_COSTS "):])
@@ -179,8 +179,8 @@ def render(result):
              f"`{result['command']}`, {result['date']}, CPU: {first['cpu']}, {first['cores']} "
              f"cores; Keras {first['keras']}, scikit-learn {first['scikit-learn']} (git "
              f"{first['git']}); took {result['seconds']:.0f} s. Method: `bench/cv_costs.py` "
-             f"docstring. {first_strengths(rows)} strengths, one fresh process per backend; medians "
-             "of interleaved rounds.", "",
+             f"docstring. {first_strengths(rows)} strengths, one fresh process per backend; "
+             "medians of interleaved rounds.", "",
              "| backend | CV call | LassoCV | ratio (per-round quartiles) | goal <= 30x | "
              "cold path call | steps in a CV call |", "|---|---|---|---|---|---|---|"]
     for backend, r in rows.items():
@@ -216,19 +216,6 @@ def render(result):
 
 def first_strengths(rows):
     return next(iter(rows.values()))["strengths"]
-
-
-def update_markdown(path, text):
-    with open(path) as f:
-        current = f.read()
-    if BEGIN in current and END in current:
-        new = current[:current.index(BEGIN)] + text + current[current.index(END) + len(END):]
-    else:
-        anchor = "<!-- END PATHS -->"
-        at = current.index(anchor) + len(anchor)
-        new = current[:at] + "\n\n" + text + current[at:]
-    with open(path, "w") as f:
-        f.write(new)
 
 
 def main(argv=None):
@@ -282,7 +269,7 @@ def main(argv=None):
     text = render(common.read_json(args.out))
     print(text)
     if args.markdown:
-        update_markdown(args.markdown, text)
+        common.write_section(args.markdown, BEGIN, END, text, after="<!-- END PATHS -->")
 
 
 if __name__ == "__main__":

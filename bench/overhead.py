@@ -574,17 +574,6 @@ def render(results):
     return "\n".join(lines)
 
 
-def update_markdown(path, text):
-    with open(path) as f:
-        current = f.read()
-    if BEGIN in current and END in current:
-        new = current[:current.index(BEGIN)] + text + current[current.index(END) + len(END):]
-    else:
-        new = current.rstrip("\n") + "\n\n" + text + "\n"
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def _load_results(directory):
     found = {}
     for backend in BACKENDS:
@@ -642,7 +631,7 @@ def main(argv=None):
     text = render(found)
     print(text)
     if markdown:
-        update_markdown(markdown, text)
+        common.write_section(markdown, BEGIN, END, text)
         common.log(f"[bench.overhead] wrote {markdown}")
 
 

@@ -687,17 +687,6 @@ def render(result):
     return "\n".join(lines)
 
 
-def update_markdown(path, text):
-    with open(path) as f:
-        current = f.read()
-    if BEGIN in current and END in current:
-        new = current[:current.index(BEGIN)] + text + current[current.index(END) + len(END):]
-    else:
-        new = current.rstrip("\n") + "\n\n" + text + "\n"
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m bench.paths",
@@ -743,7 +732,7 @@ def main(argv=None):
     text = render(result)
     print(text)
     if markdown:
-        update_markdown(markdown, text)
+        common.write_section(markdown, BEGIN, END, text)
         common.log(f"[bench.paths] wrote {markdown}")
 
 
