@@ -291,8 +291,8 @@ def test_paths_quick_run_is_consistent(tmp_path):
 @pytest.mark.slow
 def test_cv_costs_quick_run_is_consistent(tmp_path):
     """`python -m bench.cv_costs --quick` on this backend: the ratio is that of the raw
-    samples, the clocked parts add up to the clocked call, every fold and strength was
-    scored, and kreg picks LassoCV's strength."""
+    samples, the clocked parts (outermost calls only) do not exceed the clocked call, every
+    fold and strength was scored, and kreg picks LassoCV's strength."""
     out = tmp_path / "cv_costs.json"
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text("# Benchmarks\n\n<!-- END PATHS -->\n\nafter\n")
@@ -305,8 +305,9 @@ def test_cv_costs_quick_run_is_consistent(tmp_path):
         _check_summary(summary, row["samples"][name])
     _check_ratio(row["ratio"], row["samples"])
     parts = row["parts_seconds"]
-    assert parts["rest"] >= 0
-    assert sum(parts.values()) == pytest.approx(row["clocked_total_seconds"], rel=1e-9)
+    clocked = sum(v for k, v in parts.items() if k != "rest")
+    assert 0 < clocked <= row["clocked_total_seconds"]
+    assert parts["rest"] == pytest.approx(row["clocked_total_seconds"] - clocked)
     # 5 folds x 5 strengths scored (plus the refit model's build), 7 build_model() calls
     assert row["scoring_calls"] >= 25 and row["build_calls"] == 7
     best = row["best_strength"]
