@@ -8,20 +8,22 @@ per backend (`KERAS_BACKEND` = tensorflow, jax, torch), CPU only:
 
 * *cold path*: the first `kreg.regularization_path` call of the process (clone, compile,
   tracing and compilation included);
-* *CV*: one warm-up call, then `--rounds` interleaved rounds (kreg, LassoCV, kreg, ...),
-  medians compared;
-* *where it goes*: one more call with its parts clocked (kreg internals wrapped by this
-  script, outermost call only): the first compiled call of the train function (on
-  TensorFlow and JAX its trace and XLA compilation; on PyTorch, which runs eagerly, a
-  call like the others), the other compiled calls, the first and other calls of the
-  test function (the refit's train metrics), the held-out scoring (the model called
-  outside any compiled call: on each fold's held-out rows once per strength, and a few
-  times to build the refit's model), `build_model()`, and the rest
-  (Python between strengths: strengths, snapshots, sparsity, the per-fold gradient
-  bound's bookkeeping, result objects);
-* *floor*: the first compiled call plus the other compiled calls, i.e. what the design
-  (one compiled call per fold and strength, one trace per process) costs even with
-  every other part at zero.
+* *first CV call*: the process's first `cross_validate(build, ...)` (its clone traced and
+  compiled);
+* *CV call*: then `--rounds` interleaved rounds of: `cross_validate(build, ...)` again
+  (the same callable: the compiled clone of the call before is reused, see
+  `kreg._path_cache`), *twin* (the same with `build_twin`, an identical callable with a
+  clone of its own: twin / CV call is the noise floor), *new `build_model`* (a new
+  `lambda` per call, as when the builder is written in the call: nothing to reuse) and
+  `LassoCV`; medians compared, and the held-out scores of the three kreg variants
+  checked for equality;
+* *where it goes*: one more call reusing its clone, its parts clocked (kreg internals
+  wrapped by this script, outermost call only): the compiled calls of the train function,
+  the test function (the refit's train metrics), the held-out scoring (one compiled
+  call per fold and strength, `PathTrainer.held_out_score`, and the model called to
+  build the refit's model), `build_model()`, and the rest (Python between strengths:
+  strengths, snapshots, sparsity, the per-fold gradient bound's bookkeeping, the reuse
+  check, result objects).
 
 Results: bench/results/cv_costs.json and the section between the CV COSTS markers of
 BENCHMARKS.md.
@@ -40,8 +42,7 @@ BEGIN = "<!-- BEGIN CV COSTS: python -m bench.cv_costs rewrites everything down 
 END = "<!-- END CV COSTS -->"
 DEFAULT_MARKDOWN = os.path.join(ROOT, "BENCHMARKS.md")
 BACKENDS = ("tensorflow", "jax", "torch")
-PARTS = ("first compiled call", "other compiled calls", "test function", "held-out scoring",
-         "build_model", "rest")
+PARTS = ("compiled calls", "test function", "held-out scoring", "build_model", "rest")
 
 
 class Clock:
@@ -82,7 +83,7 @@ def child(rounds, n_strengths):
     import kreg
     from bench import common
     from bench.paths import TOL, build_linear, diabetes
-    from kreg import _keras
+    from kreg import _keras, _path_fit
 
     x, y = diabetes()
     folds = KFold(5)
@@ -95,11 +96,17 @@ def child(rounds, n_strengths):
     def build():
         return build_linear(x)
 
-    def run_kreg():
-        start = time.perf_counter()
-        holder["cv"] = kreg.cross_validate(build, x, y, cv=folds, n_strengths=n_strengths,
-                                           tol=TOL, max_epochs=100_000)
-        return time.perf_counter() - start
+    def build_twin():  # the same model from another callable: a compiled clone of its own
+        return build_linear(x)
+
+    def run(builder, key="cv"):
+        def measure():
+            start = time.perf_counter()
+            holder[key] = kreg.cross_validate(builder(), x, y, cv=folds,
+                                              n_strengths=n_strengths, tol=TOL,
+                                              max_epochs=100_000)
+            return time.perf_counter() - start
+        return measure
 
     def run_sklearn():
         start = time.perf_counter()
@@ -107,14 +114,24 @@ def child(rounds, n_strengths):
                                 fit_intercept=False).fit(x, y)
         return time.perf_counter() - start
 
-    run_kreg()
+    first_cv = run(lambda: build)()  # the process's first CV call: clone, trace, compile
+    run(lambda: build_twin, "twin")()
     run_sklearn()
-    samples = common.interleaved({"kreg": run_kreg, "LassoCV": run_sklearn}, rounds)
+    samples = common.interleaved({
+        "kreg": run(lambda: build),
+        "kreg (twin)": run(lambda: build_twin, "twin"),
+        # a new callable per call (`lambda: build_linear(x)` written in the call): nothing to
+        # reuse, every call clones, traces and compiles
+        "kreg, new build_model": run(lambda: (lambda: build_linear(x)), "new"),
+        "LassoCV": run_sklearn}, rounds)
+    same = bool(np.array_equal(holder["cv"].scores, holder["new"].scores)
+                and np.array_equal(holder["cv"].scores, holder["twin"].scores))
 
     clock = Clock()
     clock.wrap(_keras, "train_on_full_batch", "train")
     clock.wrap(keras.Model, "test_on_batch", "test")
     clock.wrap(keras.Model, "__call__", "held-out scoring")
+    clock.wrap(_path_fit.PathTrainer, "held_out_score", "held-out scoring")
     built = {"seconds": 0.0, "calls": 0}
 
     def timed_build():
@@ -124,13 +141,17 @@ def child(rounds, n_strengths):
         built["calls"] += 1
         return model
 
+    # the clocked call reuses the clone of this one, as the rounds' "kreg" calls do
+    kreg.cross_validate(timed_build, x, y, cv=folds, n_strengths=n_strengths, tol=TOL,
+                        max_epochs=100_000)
+    clock.seconds, clock.calls, clock.first = {}, {}, {}
+    built.update(seconds=0.0, calls=0)
     start = time.perf_counter()
     cv = kreg.cross_validate(timed_build, x, y, cv=folds, n_strengths=n_strengths, tol=TOL,
                              max_epochs=100_000)
     total = time.perf_counter() - start
     parts = {
-        "first compiled call": clock.first["train"],
-        "other compiled calls": clock.seconds["train"] - clock.first["train"],
+        "compiled calls": clock.seconds["train"],
         "test function": clock.seconds.get("test", 0.0),
         "held-out scoring": clock.seconds.get("held-out scoring", 0.0),
         "build_model": built["seconds"],
@@ -144,9 +165,13 @@ def child(rounds, n_strengths):
         "strengths": n_strengths,
         "samples": samples,
         "cold_path_seconds": cold_path,
+        "first_cv_seconds": first_cv,
+        "same_scores_every_variant": same,
         "path_steps": int(np.sum(path.epochs)),
         "seconds": {k: common.summarize(v) for k, v in samples.items()},
         "ratio": common.ratio(samples, "kreg", "LassoCV"),
+        "noise_floor": common.ratio(samples, "kreg (twin)", "kreg"),
+        "new_builder_ratio": common.ratio(samples, "kreg, new build_model", "LassoCV"),
         "clocked_total_seconds": total,
         "parts_seconds": parts,
         "compiled_calls": clock.calls["train"],
@@ -180,37 +205,50 @@ def render(result):
              f"cores; Keras {first['keras']}, scikit-learn {first['scikit-learn']} (git "
              f"{first['git']}); took {result['seconds']:.0f} s. Method: `bench/cv_costs.py` "
              f"docstring. {first_strengths(rows)} strengths, one fresh process per backend; "
-             "medians of interleaved rounds.", "",
+             "medians of interleaved rounds. *CV call*: `cross_validate(build, ...)` again "
+             "with the same `build`, which reuses the compiled clone of the call before; "
+             "*twin*: the same with another, identical callable (the noise floor); *new "
+             "`build_model`*: a new callable per call, so every call clones, traces and "
+             "compiles; *first CV call*: the process's first.", "",
              "| backend | CV call | LassoCV | ratio (per-round quartiles) | goal <= 30x | "
-             "cold path call | steps in a CV call |", "|---|---|---|---|---|---|---|"]
+             "twin / CV call | new `build_model` each call | first CV call | cold path call | "
+             "steps in a CV call |", "|---" * 10 + "|"]
     for backend, r in rows.items():
-        ratio = r["ratio"]
+        ratio, noise, new = r["ratio"], r["noise_floor"], r["new_builder_ratio"]
         lines.append(
             f"| {backend} {r['meta']['backend_version']} | "
             f"{r['seconds']['kreg']['median'] * 1e3:.0f} ms | "
             f"{r['seconds']['LassoCV']['median'] * 1e3:.1f} ms | {ratio['ratio']:.0f}x "
             f"({ratio['per_round_q1']:.0f}-{ratio['per_round_q3']:.0f}) | "
             f"{'met' if ratio['ratio'] <= 30 else '**missed**'} | "
+            f"{noise['ratio']:.2f} ({noise['per_round_q1']:.2f}-{noise['per_round_q3']:.2f}) | "
+            f"{r['seconds']['kreg, new build_model']['median'] * 1e3:.0f} ms = "
+            f"{new['ratio']:.0f}x | {r['first_cv_seconds']:.2f} s | "
             f"{r['cold_path_seconds']:.2f} s | {r['steps']} |")
-    lines += ["", "One more call per backend, its parts clocked (seconds; calls in brackets):",
-              "", "| backend | total | " + " | ".join(PARTS) + " | floor (first + other "
-              "compiled calls) | floor / LassoCV |", "|---" * (len(PARTS) + 4) + "|"]
+    lines += ["", "One more CV call per backend (reusing its clone), its parts clocked "
+              "(seconds; calls in brackets):", "",
+              "| backend | total | " + " | ".join(PARTS) + " | compiled calls / LassoCV |",
+              "|---" * (len(PARTS) + 3) + "|"]
     for backend, r in rows.items():
         p = r["parts_seconds"]
-        calls = {"other compiled calls": r["compiled_calls"] - 1, "test function":
+        calls = {"compiled calls": r["compiled_calls"], "test function":
                  r["test_calls"], "held-out scoring": r["scoring_calls"],
                  "build_model": r["build_calls"]}
         cells = [f"{p[k]:.3f}" + (f" ({calls[k]})" if k in calls else "") for k in PARTS]
-        floor = p["first compiled call"] + p["other compiled calls"]
         lines.append(f"| {backend} | {r['clocked_total_seconds']:.3f} | " + " | ".join(cells)
-                     + f" | {floor:.3f} | "
-                     f"{floor / r['seconds']['LassoCV']['median']:.0f}x |")
+                     + f" | {p['compiled calls'] / r['seconds']['LassoCV']['median']:.0f}x |")
     same = all(abs(r["best_strength"]["kreg"] - r["best_strength"]["LassoCV_times_2"])
                <= 1e-6 * r["best_strength"]["kreg"] for r in rows.values())
+    identical = all(r["same_scores_every_variant"] for r in rows.values())
     lines += ["", "Best strength: " + "; ".join(
         f"{b} {r['best_strength']['kreg']:.4g} (LassoCV x2 "
         f"{r['best_strength']['LassoCV_times_2']:.4g})" for b, r in rows.items())
-        + (" (the same as LassoCV's on every backend)." if same else "."), "", END]
+        + (" (the same as LassoCV's on every backend)." if same else "."),
+        "Held-out scores of the reusing, twin and new-callable calls: " +
+        ("identical (bit for bit) on every backend." if identical else
+         "**not identical** on " + ", ".join(b for b, r in rows.items()
+                                            if not r["same_scores_every_variant"]) + "."),
+        "", END]
     return "\n".join(lines)
 
 

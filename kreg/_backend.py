@@ -73,6 +73,18 @@ def to_numpy(value):
     return array
 
 
+def placement():
+    """Where a new tensor is placed in the current device scope, as a string (the
+    device of a scalar made now: `tf.device`, `keras.device`)."""
+    probe = keras.ops.zeros(())
+    backend = name()
+    if backend == "tensorflow":
+        return str(probe.device)
+    if backend == "jax":
+        return str(sorted(str(d) for d in probe.devices()))
+    return str(getattr(probe, "device", None))
+
+
 def read_strength(strength, like):
     """The value of `strength` (a `Strength` variable) that a compiled step re-reads.
 

@@ -117,7 +117,9 @@ def _accuracy(y_true, y_pred):
 
 
 def _scorer(scoring, loss, greater_is_better):
-    """`(fn(y_true, y_pred) -> float, name, greater_is_better)`."""
+    """`(fn(y_true, y_pred) -> float, name, greater_is_better, tensor_fn)`; `tensor_fn` is
+    the Keras function itself (None for a callable or a stateful `Metric`), which the
+    engine evaluates inside one compiled call per strength."""
     if greater_is_better is not None and not isinstance(greater_is_better, bool):
         raise _validation.invalid("greater_is_better", "None, True or False", greater_is_better)
     if callable(scoring) and not isinstance(scoring, str):
@@ -160,7 +162,9 @@ def _scorer(scoring, loss, greater_is_better):
             return float(ops.convert_to_numpy(fn.result()))
         return float(np.mean(ops.convert_to_numpy(fn(y_true, y_pred))))
 
-    return score, name, greater
+    user_callable = callable(scoring) and not isinstance(scoring, str)
+    tensor_fn = None if user_callable or isinstance(fn, keras.metrics.Metric) else fn
+    return score, name, greater, tensor_fn
 
 
 def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
@@ -181,6 +185,10 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
       error of the best one's (the one-standard-error rule, ESL 7.10): the
       sparsest model that cannot be told apart from the best.
 
+    The held-out score of each strength is one compiled call (the model's forward
+    pass and a Keras loss or metric function), or, for a callable `scoring` or a
+    model with several outputs, the model's outputs scored in NumPy.
+
     `scoring="loss"` is the compiled loss on the held-out fold *without* the
     penalty (what `LassoCV.mse_path_` holds for `"mse"`); a Keras metric name
     (`"mae"`; `"accuracy"` is resolved from the shapes as `compile` does: binary,
@@ -191,7 +199,10 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
 
     Args:
         build_model: a callable returning a new compiled, built model (as KerasTuner's
-            `build(hp)`); every call must give the same architecture.
+            `build(hp)`); every call must give the same architecture. A later
+            `cross_validate` with the same callable reuses this call's compiled clone
+            (see "Reuse" in `kreg.paths`), so define it once rather than as a new
+            `lambda` in every call.
         x, y: all the data (arrays, indexed along the first axis).
         strengths, n_strengths, eps, tol, max_epochs, warm_start, callbacks,
             jit_compile, accelerate: as in `kreg.regularization_path` (`callbacks` see every fold's
@@ -229,10 +240,13 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
     model = build_model()
     indices, strengths, n_strengths, eps, tol, max_epochs, data, trainer = _paths._prepare(
         model, x, y, None, strengths, n_strengths, eps, None, tol, max_epochs, jit_compile,
-        accelerate)
+        accelerate, owner=build_model)
     callbacks = _paths._check_callbacks(callbacks)
     warm_start = _paths._check_warm_start(warm_start)
-    score, name, greater = _scorer(scoring, trainer.source_config.get("loss"), greater_is_better)
+    score, name, greater, tensor_fn = _scorer(scoring, trainer.source_config.get("loss"),
+                                              greater_is_better)
+    if not isinstance(y, np.ndarray):
+        tensor_fn = None  # targets of several outputs: scored on their NumPy structure
     n = len(keras.tree.flatten(x)[0])
     if pad_folds:
         # All the data with sample weights too (ones: the same loss), so that the grid, the
@@ -242,7 +256,8 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
     folds = list(splitter.split(x, y) if hasattr(splitter, "split") else splitter)
     if len(folds) < 2:
         raise _validation.invalid("cv", "a splitter with at least 2 folds", cv)
-    strengths, _, _ = _paths._grid(model, trainer, data, indices, strengths, n_strengths, eps)
+    strengths, _, _ = _paths._grid(model, trainer, data, indices, strengths, n_strengths, eps,
+                                   owner=build_model)
     shapes = [tuple(v.shape) for v in model.variables]
     scores, fold_paths = [], []
     for train, test in folds:
@@ -253,18 +268,24 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
                 "Invalid value for argument `build_model`: expected every call to return the "
                 "same architecture. Received: models whose variables have shapes "
                 f"{shapes} and {[tuple(v.shape) for v in fold_model.variables]}")
-        trainer.reset(fold_model.get_weights())
+        trainer.start_from(fold_model.get_weights())
         train_data = _fold_data(x, y, train, n, pad_folds)
         x_test = _paths._data(_take(x, test), _take(y, test), None)[0]
         y_test = keras.tree.map_structure(np.asarray, _take(y, test))
         fold_scores = []
 
-        def on_strength(k, x_test=x_test, y_test=y_test, fold_scores=fold_scores):
+        y_tensor = None if tensor_fn is None else ops.convert_to_tensor(y_test)
+
+        def on_strength(k, x_test=x_test, y_test=y_test, y_tensor=y_tensor,
+                        fold_scores=fold_scores):
+            if tensor_fn is not None:
+                fold_scores.append(trainer.held_out_score(tensor_fn, x_test, y_tensor))
+                return
             y_pred = ops.convert_to_numpy(trainer.model(x_test, training=False))
             fold_scores.append(score(y_test, y_pred))
 
         _, scale, _ = _paths._grid(model, trainer, train_data, indices, strengths, n_strengths,
-                                   eps)
+                                   eps, owner=build_model)
         fold_paths.append(_paths._walk(
             model, trainer, train_data, strengths, validation=None, tol=tol,
             max_epochs=max_epochs, callbacks=callbacks, gradient_scale=scale,
@@ -273,9 +294,10 @@ def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
         scores.append(fold_scores)
     result = CrossValidation(strengths, scores, name, greater, fold_paths, None, None)
     if refit:
-        trainer.reset(build_model().get_weights())
+        trainer.start_from(build_model().get_weights())
         grid = strengths[: result.best_index + 1]
-        _, scale, _ = _paths._grid(model, trainer, data, indices, grid, n_strengths, eps)
+        _, scale, _ = _paths._grid(model, trainer, data, indices, grid, n_strengths, eps,
+                                   owner=build_model)
         result.path = _paths._walk(
             model, trainer, data, grid, validation=None, tol=tol, max_epochs=max_epochs,
             callbacks=[], gradient_scale=scale, strength_max_value=None, indices=indices,

@@ -119,6 +119,17 @@ def known_convex(model, loss, regularizers):
     return affine == 1
 
 
+def _check_aligned(values, variables, what):
+    """Values for `variables` one to one, never silently truncated by `zip`."""
+    shapes = [tuple(np.shape(v)) for v in values]
+    expected = [tuple(v.shape) for v in variables]
+    if shapes != expected:
+        raise ValueError(
+            f"kreg: expected the values of a model of this architecture ({what}: "
+            f"{len(expected)} arrays of shapes {expected}). Received {len(shapes)} arrays of "
+            f"shapes {shapes}")
+
+
 class PathTrainer:
     """A clone of `model`, compiled once with a multi-step full-batch train step."""
 
@@ -138,6 +149,12 @@ class PathTrainer:
         clone.set_weights(model.get_weights())
         self.model = clone
         self.variables = list(clone.variables)  # aligned with model.variables
+        # `get_weights()` order: the variables without the random layers' seed states, whose
+        # values from the clone's config are kept to start every new model from.
+        self._weights = list(clone.weights)
+        weight_ids = {id(v) for v in self._weights}
+        self._other_initial = [(v, ops.convert_to_numpy(v)) for v in self.variables
+                               if id(v) not in weight_ids]
         self.trainable = list(clone.trainable_variables)
         self.penalised = [self.variables[i] for i in selected_indices]
         self.regularizers = []
@@ -190,6 +207,9 @@ class PathTrainer:
         self._install_multi_step()
         self.optimizer.build(self.trainable)
         self._optimizer_initial = [ops.convert_to_numpy(v) for v in self.optimizer.variables]
+        self._strengths_initial = [float(ops.convert_to_numpy(r.strength))
+                                   for r in self.regularizers]
+        self._scores = {}
 
     def _install_multi_step(self):
         stop = (self.threshold, CHECK_EVERY, _STEPS_KEY) if self.residual_mode else None
@@ -197,14 +217,63 @@ class PathTrainer:
                                  momentum=self.fista, stop=stop)
 
     # -- state ---------------------------------------------------------------
-    def reset(self, weights):
-        """Sets every variable of the clone (aligned with the source model's) and a fresh
-        optimizer state (and FISTA's: no momentum)."""
-        for variable, value in zip(self.variables, weights):
+    def reset(self, values):
+        """Sets every variable of the clone to `values` (a `snapshot()`: aligned with
+        `model.variables`, seed states included) and a fresh optimizer state (and FISTA's:
+        no momentum)."""
+        _check_aligned(values, self.variables, "snapshot()")
+        for variable, value in zip(self.variables, values):
             variable.assign(value)
+        self._fresh_optimizer()
+
+    def start_from(self, weights):
+        """As `reset`, from a model's `get_weights()` (no seed states: those of a new
+        clone, from its config, are restored), i.e. what a new clone of that model starts
+        from."""
+        _check_aligned(weights, self._weights, "get_weights()")
+        for variable, value in zip(self._weights, weights):
+            variable.assign(value)
+        for variable, value in self._other_initial:
+            variable.assign(value)
+        self._fresh_optimizer()
+
+    def _fresh_optimizer(self):
         for variable, value in zip(self.optimizer.variables, self._optimizer_initial):
             variable.assign(value)
         self._restart_momentum()
+
+    def held_out_score(self, fn, x, y):
+        """`mean(fn(y, model(x)))` at the current weights (inference mode), one compiled
+        call: `fn` a Keras loss or metric function (or a stateless `Loss`) of a
+        single-output model. The compiled function is kept per `fn` (a `Loss` by its
+        config) and traced once per data shape."""
+        key = fn if not isinstance(fn, keras.losses.Loss) else (
+            type(fn), repr(sorted(fn.get_config().items())))
+        compiled = self._scores.get(key)
+        if compiled is None:
+            model = self.model
+
+            def mean_score(trainable, non_trainable, x, y):
+                y_pred, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+                return ops.mean(ops.cast(fn(y, y_pred), "float32"))
+
+            if len(self._scores) >= 4:
+                self._scores.clear()
+            compiled = self._scores[key] = _backend.compiled(mean_score)
+        value = compiled([v.value for v in self.model.trainable_variables],
+                         [v.value for v in self.model.non_trainable_variables], x, y)
+        return float(ops.convert_to_numpy(value))
+
+    def reuse(self, model):
+        """Makes this trainer what `PathTrainer(model, ...)` would build, for a `model` that
+        `kreg._path_cache` found equivalent: its weights, a fresh optimizer state, the
+        strengths the clone had when built, fresh metrics and the source's compile config."""
+        self.start_from(model.get_weights())
+        for reg, value in zip(self.regularizers, self._strengths_initial):
+            reg.strength.assign(value)
+        self.model.reset_metrics()
+        self.source_config = dict(compile_config(model))
+        self.calls = 0
 
     def _restart_momentum(self):
         if self.fista is not None:

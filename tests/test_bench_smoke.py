@@ -290,9 +290,10 @@ def test_paths_quick_run_is_consistent(tmp_path):
 
 @pytest.mark.slow
 def test_cv_costs_quick_run_is_consistent(tmp_path):
-    """`python -m bench.cv_costs --quick` on this backend: the ratio is that of the raw
+    """`python -m bench.cv_costs --quick` on this backend: the ratios are those of the raw
     samples, the clocked parts (outermost calls only) do not exceed the clocked call, every
-    fold and strength was scored, and kreg picks LassoCV's strength."""
+    fold and strength was scored, the reusing, twin and new-callable calls scored the same,
+    and kreg picks LassoCV's strength."""
     out = tmp_path / "cv_costs.json"
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text("# Benchmarks\n\n<!-- END PATHS -->\n\nafter\n")
@@ -304,6 +305,10 @@ def test_cv_costs_quick_run_is_consistent(tmp_path):
     for name, summary in row["seconds"].items():
         _check_summary(summary, row["samples"][name])
     _check_ratio(row["ratio"], row["samples"])
+    _check_ratio(row["noise_floor"], row["samples"])
+    _check_ratio(row["new_builder_ratio"], row["samples"])
+    assert row["same_scores_every_variant"] is True
+    assert 0 < row["first_cv_seconds"]
     parts = row["parts_seconds"]
     clocked = sum(v for k, v in parts.items() if k != "rest")
     assert 0 < clocked <= row["clocked_total_seconds"]

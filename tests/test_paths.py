@@ -572,3 +572,39 @@ def test_cross_validate_accuracy_on_logits(rng):
     np.testing.assert_allclose(named.scores, custom.scores)
     assert named.greater_is_better and named.mean[named.best_index] == named.mean.max()
     assert named.mean.max() > 0.6  # above the majority class (0.5)
+
+
+@SLOW_ON_TORCH
+def test_cross_validate_folds_start_from_build_models_weights_with_seed_states(rng):
+    """A Dropout layer's seed state is a variable but not a weight: every fold must start
+    from its `build_model()` weights, not from weights shifted by one variable (the old
+    reset zipped `model.variables` with `get_weights()`: BatchNormalization's gamma got beta's
+    zeros, silently). Each fold is compared with its own path on a new model, by hand."""
+    x = rng.normal(size=(48, 4))
+    y = np.stack([x[:, 0] - x[:, 1], x[:, 2] + 0.5 * x[:, 3]], axis=1)
+
+    def build():
+        model = keras.Sequential([
+            keras.Input((4,)),
+            keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(1),
+                               kernel_regularizer=kreg.L1(0.0)),
+            keras.layers.Dense(2, kernel_initializer=keras.initializers.GlorotUniform(2)),
+            keras.layers.Dropout(0.25, seed=3),
+            keras.layers.BatchNormalization(gamma_initializer=keras.initializers.Constant(1.5)),
+        ])
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        return model
+
+    strengths = [0.05, 0.01]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 40 epochs: not converged, on purpose
+        cv = kreg.cross_validate(build, x, y, strengths=strengths, cv=3, tol=1e-9,
+                                 max_epochs=40, pad_folds=False, refit=False)
+        for fold, test in enumerate(np.array_split(np.arange(len(y)), 3)):
+            train = np.setdiff1d(np.arange(len(y)), test)
+            path = kreg.regularization_path(build(), x[train], y[train], strengths=strengths,
+                                            tol=1e-9, max_epochs=40)
+            for k, strength in enumerate(path.strengths):
+                out = keras.ops.convert_to_numpy(path.model_at(strength)(x[test]))
+                mse = np.mean((out - y[test]) ** 2)
+                assert cv.scores[fold, k] == pytest.approx(mse, rel=1e-5), (fold, k)
