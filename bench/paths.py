@@ -384,8 +384,8 @@ def mlp_costs(model, train, val, strengths, cfg, accelerate, repeats):
         "repeats": repeats, "first_evaluation_seconds": first_evaluation - evaluation_seconds,
         "evaluation_seconds": evaluation_seconds,
         "begin_strength_seconds": median(lambda: trainer.begin_strength(strength)),
-        "snapshot_sparsity_seconds": median(lambda: (trainer.snapshot(),
-                                                     paths._sparsity(trainer))),
+        "snapshot_sparsity_seconds": median(lambda: paths._sparsity(trainer.snapshot(),
+                                                                    indices)),
         "reset_seconds": median(lambda: trainer.reset(initial)),
     }
     trainer.begin_strength(strength)

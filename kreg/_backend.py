@@ -161,6 +161,28 @@ def compiled(function):
     return function
 
 
+def compiled_inference(model, function):
+    """`call(x, y)`: `function(model(x, training=False), x, y)` compiled, at the model's
+    weights when called.
+
+    TensorFlow: a `tf.function` that reads the model's variables when it runs (a
+    captured variable is read at call time there). JAX, where a traced function
+    would keep the values it was traced with: `jax.jit` over `model.stateless_call`,
+    the variables' current values passed at every call. PyTorch: eager, no autograd.
+    """
+    if name() == "tensorflow":
+        run = compiled(lambda x, y: function(model(x, training=False), x, y))
+        return run
+
+    def stateless(trainable, non_trainable, x, y):
+        outputs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+        return function(outputs, x, y)
+
+    run = compiled(stateless)
+    return lambda x, y: run([v.value for v in model.trainable_variables],
+                            [v.value for v in model.non_trainable_variables], x, y)
+
+
 def export_saved_model(model, path, x):
     """Exports `model` as a SavedModel at `path`; returns its `serve(x)` as NumPy.
 

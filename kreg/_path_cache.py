@@ -84,7 +84,7 @@ def signature(model, args):
         text = json.dumps([_rename(config, names, classes), _plain(args),
                            keras.config.floatx(), keras.config.backend(),
                            _backend.placement()], sort_keys=True)
-    except (TypeError, ValueError, NotImplementedError):
+    except Exception:  # anything that cannot be written or compared: a new clone, as before
         return None
     outputs = list(getattr(model, "output_names", None) or [])
     if len(outputs) > 1:  # the logs' keys: "<output>_loss", ...
@@ -93,7 +93,7 @@ def signature(model, args):
     for layer in layers:
         try:
             keys = sorted(layer.get_config())
-        except NotImplementedError:
+        except Exception:
             return None
         for key in keys:
             value = getattr(layer, key, None)

@@ -251,18 +251,11 @@ class PathTrainer:
             type(fn), repr(sorted(fn.get_config().items())))
         compiled = self._scores.get(key)
         if compiled is None:
-            model = self.model
-
-            def mean_score(trainable, non_trainable, x, y):
-                y_pred, _ = model.stateless_call(trainable, non_trainable, x, training=False)
-                return ops.mean(ops.cast(fn(y, y_pred), "float32"))
-
             if len(self._scores) >= 4:
                 self._scores.clear()
-            compiled = self._scores[key] = _backend.compiled(mean_score)
-        value = compiled([v.value for v in self.model.trainable_variables],
-                         [v.value for v in self.model.non_trainable_variables], x, y)
-        return float(ops.convert_to_numpy(value))
+            compiled = self._scores[key] = _backend.compiled_inference(
+                self.model, lambda y_pred, x, y: ops.mean(ops.cast(fn(y, y_pred), "float32")))
+        return float(ops.convert_to_numpy(compiled(x, y)))
 
     def reuse(self, model):
         """Makes this trainer what `PathTrainer(model, ...)` would build, for a `model` that

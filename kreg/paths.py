@@ -225,9 +225,11 @@ def strength_max(model, x, y, *, regularizers=None, sample_weight=None):
 
 
 # -- the walk ------------------------------------------------------------------------
-def _sparsity(trainer):
-    total = sum(int(np.prod(v.shape)) for v in trainer.penalised)
-    zeros = sum(int(np.sum(ops.convert_to_numpy(v) == 0)) for v in trainer.penalised)
+def _sparsity(snapshot, indices):
+    """The fraction of exact zeros among the penalised weights (`snapshot[i]`, i in
+    `indices`: read from the device once, with the snapshot)."""
+    total = sum(int(np.size(snapshot[i])) for i in indices)
+    zeros = sum(int(np.sum(snapshot[i] == 0)) for i in indices)
     return zeros / max(total, 1)
 
 
@@ -281,7 +283,7 @@ def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callb
         for name, v in logs.items():
             metrics.setdefault(name, []).append(v)
         previous = snapshot
-        sparsity.append(_sparsity(trainer))
+        sparsity.append(_sparsity(snapshot, indices))
         epochs.append(done)
         converged.append(ok)
         criterion.append(value)

@@ -98,6 +98,21 @@ def test_the_reused_clone_starts_from_the_models_current_weights(data, rng):
     np.testing.assert_allclose(reused.weights()[0, :, 0], w, rtol=1e-4, atol=1e-6)
 
 
+def test_strength_max_reuses_its_probe_and_follows_the_weights(data):
+    x, y = data
+    model = build()
+    first = kreg.strength_max(model, x, y)
+    (probe,) = cached(model)
+    assert first == pytest.approx(2.0 / len(y) * np.abs(x.T @ y[:, 0]).max(), rel=1e-5)
+    # the bound is at zero penalised weights whatever they are now: the same value, and the
+    # same probe
+    model.set_weights([np.ones((5, 1), "float32")])
+    assert kreg.strength_max(model, x, y) == first
+    assert cached(model) == [probe]
+    # another target: the bound of the new data, from the reused probe
+    assert kreg.strength_max(model, x, 2 * y) == pytest.approx(2 * first, rel=1e-6)
+
+
 def test_a_recompiled_model_gets_a_new_clone(data):
     x, y = data
     model = build(lr=0.1)
