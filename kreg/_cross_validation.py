@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg import _path_cache
 from kreg import _validation
 from kreg import paths as _paths
 
@@ -167,6 +168,7 @@ def _scorer(scoring, loss, greater_is_better):
     return score, name, greater, tensor_fn
 
 
+@_path_cache.one_call
 def cross_validate(build_model, x, y, strengths=None, cv=5, scoring="loss", *,
                    n_strengths=30, eps=1e-3, greater_is_better=None, tol=1e-4,
                    max_epochs=10_000, refit=True, pad_folds=True, warm_start="auto",

@@ -18,6 +18,8 @@ clone of an earlier call when
   objects held by every configured attribute, e.g. an activation function, and
   the registered custom objects, compared by identity, so a class redefined in a
   notebook cell is a new clone);
+* the same loss (the clone is compiled with the model's own loss objects, whose
+  state is compared: Keras's config can drop some of it, e.g. Huber's `delta`);
 * in the same device scope (`keras.device`, `tf.device`: where a new tensor is
   placed) and under the same `keras.distribution` (compared by identity);
 * and with the same engine arguments (penalised variables, optimizer,
@@ -29,6 +31,8 @@ clone would. Anything that cannot be compared (a config that is not JSON, an
 owner that takes no weak reference) gets a new clone, as before.
 """
 
+import contextlib
+import functools
 import json
 import weakref
 
@@ -39,12 +43,48 @@ from kreg import _keras
 
 PER_OWNER = 2
 _CACHE = weakref.WeakKeyDictionary()  # owner -> [(signature, pins, trainer), ...], newest first
+_CALLS = []  # per public call running (nested: a callback may call again), its trainers
+
+
+@contextlib.contextmanager
+def call():
+    """The extent of one public call: the clones it was handed are not handed to a call
+    nested in it (a callback that computes another path of the same model), which would
+    reset them under the running one."""
+    handed = []
+    _CALLS.append(handed)
+    try:
+        yield
+    finally:
+        _CALLS.remove(handed)
+
+
+def one_call(function):
+    """Runs `function` (a public entry point) inside `call()`."""
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        with call():
+            return function(*args, **kwargs)
+
+    return run
+
+
+def _busy(made):
+    return any(any(t is made for t in handed) for handed in _CALLS[:-1])
 
 
 def trainer(owner, model, build, *args):
     """A `PathTrainer` for `model`: `build()` or, if an earlier call of the same `owner`
-    made one for an equivalent model with the same `args`, that one, reset to `model`."""
-    if owner is None:
+    made one for an equivalent model with the same `args` (and no enclosing call is
+    using it), that one, reset to `model`."""
+    made = _find_or_build(owner, model, build, args)
+    if _CALLS:
+        _CALLS[-1].append(made)
+    return made
+
+
+def _find_or_build(owner, model, build, args):
+    if owner is None or not _CALLS:
         return build()
     key = signature(model, args)
     if key is None:
@@ -58,6 +98,8 @@ def trainer(owner, model, build, *args):
     for k, (other_text, other_pins, cached) in enumerate(entries):
         if other_text == text and len(other_pins) == len(pins) and all(
                 a is b for a, b in zip(other_pins, pins)):
+            if _busy(cached):
+                return build()  # in use by an enclosing call: a clone of this call's own
             entries.insert(0, entries.pop(k))
             cached.reuse(model)
             return cached
@@ -86,6 +128,14 @@ def signature(model, args):
                            _backend.placement()], sort_keys=True)
     except Exception:  # anything that cannot be written or compared: a new clone, as before
         return None
+    # the loss objects the clone is compiled with (`compile_config`): their state, since
+    # the config may drop some of it (Huber's delta)
+    try:
+        losses = keras.tree.flatten(getattr(model, "loss", None))
+        text += json.dumps([vars(v) if isinstance(v, keras.losses.Loss) else v
+                            for v in losses], sort_keys=True, default=repr)
+    except Exception:
+        return None
     outputs = list(getattr(model, "output_names", None) or [])
     if len(outputs) > 1:  # the logs' keys: "<output>_loss", ...
         text += json.dumps(outputs)
@@ -96,11 +146,15 @@ def signature(model, args):
         except Exception:
             return None
         for key in keys:
-            value = getattr(layer, key, None)
+            try:
+                value = getattr(layer, key, None)
+            except Exception:
+                return None
             if callable(value) or isinstance(value, keras.layers.Layer):
                 pins.append(value if _is_function(value) else type(value))
     for name, value in sorted(keras.saving.get_custom_objects().items()):
         pins.append(value)
+    pins.extend(v if _is_function(v) else type(v) for v in losses if not isinstance(v, str))
     pins.extend(type(a) for a in args if not _is_plain(a))
     pins.append(keras.distribution.distribution())  # None, or the global layout of variables
     return text, tuple(pins)

@@ -70,11 +70,21 @@ def wrap_optimizer(optimizer):
 
 
 def compile_config(model):
-    """The arguments `model` was compiled with, as objects (None if not compiled)."""
+    """The arguments `model` was compiled with, as objects (None if not compiled).
+
+    From Keras's compile config, except the loss: `model.loss`, the objects `compile`
+    received, because the config can drop a loss's arguments (Keras 3.15's
+    `Huber.get_config()` has no `delta`: a clone compiled from it would train the
+    Huber loss with `delta=1.0` whatever the model's). Loss objects hold no state, so
+    the clone shares them.
+    """
     config = model.get_compile_config() if getattr(model, "compiled", False) else None
     if config is None:
         return None
-    return keras.saving.deserialize_keras_object(config)
+    config = keras.saving.deserialize_keras_object(config)
+    if getattr(model, "loss", None) is not None:
+        config["loss"] = model.loss
+    return config
 
 
 # What `known_convex` accepts: one affine layer of the inputs (shape-only layers

@@ -166,6 +166,7 @@ def _max_from_gradients(trainer, grads, argument="strengths", received="strength
     return top
 
 
+@_path_cache.one_call
 def strength_max(model, x, y, *, regularizers=None, sample_weight=None):
     """The smallest strength at which every penalised weight of `model` stays zero.
 
@@ -316,7 +317,7 @@ def _walk(model, trainer, data, strengths, *, validation, tol, max_epochs, callb
             "are not "
             "the solution: raise `max_epochs`, or the learning rate (up to 1 / L for SGD); "
             "a NaN criterion means the training diverged (lower the learning rate).",
-            stacklevel=3)
+            stacklevel=4)  # the caller of the public function (behind one_call)
     return path
 
 
@@ -360,6 +361,7 @@ def _grid(model, trainer, data, indices, strengths, n_strengths, eps, owner=None
     return strengths, scale, top
 
 
+@_path_cache.one_call
 def regularization_path(model, x, y, strengths=None, *, n_strengths=30, eps=1e-3,
                         regularizers=None, validation_data=None, sample_weight=None, tol=1e-4,
                         max_epochs=10_000, warm_start="auto", callbacks=None,

@@ -113,6 +113,37 @@ def test_strength_max_reuses_its_probe_and_follows_the_weights(data):
     assert kreg.strength_max(model, x, 2 * y) == pytest.approx(2 * first, rel=1e-6)
 
 
+def test_a_path_computed_inside_a_callback_does_not_take_the_running_clone(data):
+    x, y = data
+    model = build()
+    kwargs = dict(n_strengths=5, tol=1e-6, warm_start=True)
+    expected = kreg.regularization_path(build(), x, y, **kwargs)  # another owner: a new clone
+    inner = []
+
+    def nested(row):  # the same model, the same arguments, while the outer path runs warm
+        if row["strength"] < expected.strengths[0] and not inner:
+            inner.append(kreg.regularization_path(model, x, y, **kwargs))
+
+    outer = kreg.regularization_path(model, x, y, callbacks=[nested], **kwargs)
+    assert_identical(outer, expected)
+    assert_identical(inner[0], expected)
+    assert len(cached(model)) == 1  # the outer call's clone is kept, the nested one is not
+
+
+def test_the_convergence_warning_names_the_callers_line(data):
+    x, y = data
+    def ours(record):
+        return [w for w in record if "did not converge" in str(w.message)]
+
+    with pytest.warns(UserWarning, match="did not converge") as record:
+        kreg.regularization_path(build(), x, y, strengths=[0.01], max_epochs=2)
+    assert [w.filename for w in ours(record)] == [__file__]
+    with pytest.warns(UserWarning, match="did not converge") as record:
+        kreg.cross_validate(lambda: build(), x, y, strengths=[0.01], cv=2, max_epochs=2,
+                            refit=False)
+    assert {w.filename for w in ours(record)} == {__file__}
+
+
 def test_a_recompiled_model_gets_a_new_clone(data):
     x, y = data
     model = build(lr=0.1)
@@ -141,6 +172,10 @@ def test_what_would_change_the_clone_changes_the_signature():
     assert not same(base, signature(build(units=2)))
     assert not same(base, signature(build(lr=0.2)))
     assert not same(base, signature(build(loss="mae")))
+    # a loss argument that Keras's config drops (Huber's delta)
+    huber = signature(build(loss=keras.losses.Huber(0.5)))
+    assert same(huber, signature(build(loss=keras.losses.Huber(0.5))))
+    assert not same(huber, signature(build(loss=keras.losses.Huber(1.0))))
     # a layer named like an activation: only the places that hold layer names are renamed
     assert not same(signature(build(name="relu", activation="relu")),
                     signature(build(name="tanh", activation="tanh")))

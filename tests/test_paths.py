@@ -574,6 +574,67 @@ def test_cross_validate_accuracy_on_logits(rng):
     assert named.mean.max() > 0.6  # above the majority class (0.5)
 
 
+def test_a_huber_loss_keeps_its_delta(rng):
+    """Keras 3.15's `Huber.get_config()` drops `delta`; the path's clone is compiled with the
+    model's own loss object (it used to be rebuilt from the config: delta 1.0, another
+    problem, silently). The path's solution is checked with the prox-gradient residual of
+    mean Huber_0.5 + strength * ||w||_1, in NumPy."""
+    x = rng.normal(size=(80, 3))
+    y = x @ np.array([1.0, -2.0, 0.5]) + rng.standard_t(2, size=80)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
+        1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=kreg.L1(0.0))])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=keras.losses.Huber(delta=0.5))
+    path = kreg.regularization_path(model, x, y[:, None], strengths=[0.1, 0.01], tol=1e-7,
+                                    max_epochs=50_000)
+    assert path.converged.all()
+
+    def residual(w, strength, delta):
+        r = x @ w - y
+        grad = x.T @ np.clip(r, -delta, delta) / len(y)
+        z = w - 0.5 * grad
+        return np.linalg.norm(w - np.sign(z) * np.maximum(np.abs(z) - 0.5 * strength, 0)) / 0.5
+
+    for strength, w in zip(path.strengths, path.weights()[:, :, 0].astype("float64")):
+        assert residual(w, strength, 0.5) <= 1e-4
+        assert residual(w, strength, 1.0) > 1e-2  # the problem with Keras's default delta
+    rebuilt = path.model_at(0.01)
+    assert rebuilt.loss.get_config() == model.loss.get_config()
+    out = keras.ops.convert_to_numpy(rebuilt(x))
+    r = np.abs(out[:, 0] - y)
+    expected = np.mean(np.where(r <= 0.5, 0.5 * r**2, 0.5 * r - 0.125))
+    assert float(rebuilt.compute_loss(x, y[:, None], keras.ops.convert_to_tensor(out))) == \
+        pytest.approx(expected + 0.01 * np.abs(path.weights()[1]).sum(), rel=1e-4)
+
+
+def test_cross_validate_compiled_scores_are_the_numpy_formulas(rng):
+    """The held-out scores computed in one compiled call (a `Loss` instance for "loss", a
+    metric function for "mae") equal the formulas in NumPy on the same fold models (a
+    callable `scoring` is scored on NumPy outputs)."""
+    x = rng.normal(size=(90, 4))
+    y = (x @ np.array([1.0, -2.0, 0.0, 0.5]) + 0.3 * rng.standard_t(2, size=90))[:, None]
+
+    def build():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+            1, kernel_initializer="zeros", kernel_regularizer=kreg.L1(0.0))])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.Huber(0.5))
+        return model
+
+    def huber(y_true, y_pred):
+        r = np.abs(np.asarray(y_pred, "float64") - y_true)
+        return np.mean(np.where(r <= 0.5, 0.5 * r**2, 0.5 * r - 0.5 * 0.5**2))
+
+    def mae(y_true, y_pred):
+        return np.mean(np.abs(np.asarray(y_pred, "float64") - y_true))
+
+    kwargs = dict(strengths=[0.2, 0.05, 0.01], cv=3, tol=1e-4, refit=False)
+    scores = {}
+    for name, scoring in [("loss", "loss"), ("huber", huber), ("mae", "mae"), ("np mae", mae)]:
+        scores[name] = kreg.cross_validate(build, x, y, scoring=scoring, **kwargs).scores
+    np.testing.assert_allclose(scores["loss"], scores["huber"], rtol=1e-5)
+    np.testing.assert_allclose(scores["mae"], scores["np mae"], rtol=1e-5)
+    assert not np.allclose(scores["loss"], scores["mae"])
+
+
 @SLOW_ON_TORCH
 def test_cross_validate_folds_start_from_build_models_weights_with_seed_states(rng):
     """A Dropout layer's seed state is a variable but not a weight: every fold must start
