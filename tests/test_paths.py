@@ -659,9 +659,9 @@ def test_cross_validate_folds_start_from_build_models_weights_with_seed_states(r
     strengths = [0.05, 0.01]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # 40 epochs: not converged, on purpose
-        cv = kreg.cross_validate(build, x, y, strengths=strengths, cv=3, tol=1e-9,
+        cv = kreg.cross_validate(build, x, y, strengths=strengths, cv=2, tol=1e-9,
                                  max_epochs=40, pad_folds=False, refit=False)
-        for fold, test in enumerate(np.array_split(np.arange(len(y)), 3)):
+        for fold, test in enumerate(np.array_split(np.arange(len(y)), 2)):
             train = np.setdiff1d(np.arange(len(y)), test)
             path = kreg.regularization_path(build(), x[train], y[train], strengths=strengths,
                                             tol=1e-9, max_epochs=40)
