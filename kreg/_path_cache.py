@@ -28,7 +28,9 @@ clone of an earlier call when
 The reused clone then gets the model's weights, a fresh optimizer state and the
 model's strengths (`PathTrainer.reuse`), so the call computes exactly what a new
 clone would. Anything that cannot be compared (a config that is not JSON, an
-owner that takes no weak reference) gets a new clone, as before.
+owner that takes no weak reference) gets a new clone, as before, and so does a
+call made while another is using the clone (a callback computing a path of the
+same model: `call()`).
 """
 
 import contextlib
